@@ -1,0 +1,317 @@
+//! [`Fields`]: an ordered map of field names to values.
+
+use bytes::Bytes;
+
+use super::path::{Path, Segment};
+use super::Value;
+
+/// An object's fields, in insertion order.
+///
+/// A `Vec` of pairs searched linearly: log events have a few dozen keys at most
+/// per level, where a linear scan of short keys beats hashing, and insertion
+/// order is kept, so documents come out in the order parsers wrote them.
+/// Keys are [`Bytes`] so a JSON parser can slice them out of its input.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fields {
+    entries: Vec<(Bytes, Value)>,
+}
+
+impl Fields {
+    pub fn new() -> Self {
+        Fields {
+            entries: Vec::new(),
+        }
+    }
+
+    pub fn with_capacity(n: usize) -> Self {
+        Fields {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Value)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    fn position(&self, key: &[u8]) -> Option<usize> {
+        self.entries.iter().position(|(k, _)| k.as_ref() == key)
+    }
+
+    /// The value of a direct child `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.get_bytes(key.as_bytes())
+    }
+
+    pub fn get_bytes(&self, key: &[u8]) -> Option<&Value> {
+        self.position(key).map(|i| &self.entries[i].1)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        let i = self.position(key.as_bytes())?;
+        Some(&mut self.entries[i].1)
+    }
+
+    /// Sets a direct child, replacing an existing value in place (keeping its
+    /// position); returns the old value.
+    pub fn insert(&mut self, key: impl Into<Key>, value: Value) -> Option<Value> {
+        let key = key.into().0;
+        match self.position(&key) {
+            Some(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            None => {
+                self.entries.push((key, value));
+                None
+            }
+        }
+    }
+
+    /// Appends without looking for an existing key: for parsers that know the
+    /// key is new (building a fresh object). A duplicate would be written twice.
+    pub fn push_unchecked(&mut self, key: impl Into<Key>, value: Value) {
+        self.entries.push((key.into().0, value));
+    }
+
+    /// The value of `key`, inserting `default()` first when it is missing.
+    pub fn entry_or_insert(&mut self, key: &str, default: impl FnOnce() -> Value) -> &mut Value {
+        let i = match self.position(key.as_bytes()) {
+            Some(i) => i,
+            None => {
+                self.entries
+                    .push((Bytes::copy_from_slice(key.as_bytes()), default()));
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[i].1
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let i = self.position(key.as_bytes())?;
+        Some(self.entries.remove(i).1)
+    }
+
+    /// Moves every field of `other` into `self`, replacing same-named fields.
+    pub fn merge(&mut self, other: Fields) {
+        if self.entries.is_empty() {
+            self.entries = other.entries;
+            return;
+        }
+        for (k, v) in other.entries {
+            match self.position(&k) {
+                Some(i) => self.entries[i].1 = v,
+                None => self.entries.push((k, v)),
+            }
+        }
+    }
+
+    /// The value at a nested `path`.
+    pub fn get_path(&self, path: &Path) -> Option<&Value> {
+        let mut segments = path.segments().iter();
+        let mut current = match segments.next()? {
+            Segment::Key(k) => self.get_bytes(k)?,
+            Segment::Index(_) => return None,
+        };
+        for seg in segments {
+            current = match (seg, current) {
+                (Segment::Key(k), Value::Object(f)) => f.get_bytes(k)?,
+                (Segment::Index(i), Value::Array(a)) => a.get(*i)?,
+                _ => return None,
+            };
+        }
+        Some(current)
+    }
+
+    /// A mutable reference to the value at `path`.
+    pub fn get_path_mut(&mut self, path: &Path) -> Option<&mut Value> {
+        let mut segments = path.segments().iter();
+        let mut current = match segments.next()? {
+            Segment::Key(k) => {
+                let i = self.position(k)?;
+                &mut self.entries[i].1
+            }
+            Segment::Index(_) => return None,
+        };
+        for seg in segments {
+            current = match (seg, current) {
+                (Segment::Key(k), Value::Object(f)) => {
+                    let i = f.position(k)?;
+                    &mut f.entries[i].1
+                }
+                (Segment::Index(i), Value::Array(a)) => a.get_mut(*i)?,
+                _ => return None,
+            };
+        }
+        Some(current)
+    }
+
+    /// Sets the value at `path`, creating intermediate objects. An intermediate
+    /// of the wrong kind is replaced (the later writer wins, as in Logstash);
+    /// an array index past the end appends.
+    pub fn insert_path(&mut self, path: &Path, value: Value) {
+        insert_into_fields(self, path.segments(), value);
+    }
+
+    /// Removes the value at `path`; empty parent objects are left in place.
+    pub fn remove_path(&mut self, path: &Path) -> Option<Value> {
+        let segments = path.segments();
+        let (last, parents) = segments.split_last()?;
+        if parents.is_empty() {
+            return match last {
+                Segment::Key(k) => {
+                    let i = self.position(k)?;
+                    Some(self.entries.remove(i).1)
+                }
+                Segment::Index(_) => None,
+            };
+        }
+        let parent = self.get_path_mut(&Path::from_segments(parents.to_vec()))?;
+        match (last, parent) {
+            (Segment::Key(k), Value::Object(f)) => {
+                let i = f.position(k)?;
+                Some(f.entries.remove(i).1)
+            }
+            (Segment::Index(i), Value::Array(a)) if *i < a.len() => Some(a.remove(*i)),
+            _ => None,
+        }
+    }
+
+    /// The child `key`, inserted as `Null` when missing.
+    fn child_or_null(&mut self, key: &Bytes) -> &mut Value {
+        let i = match self.position(key) {
+            Some(i) => i,
+            None => {
+                self.entries.push((key.clone(), Value::Null));
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[i].1
+    }
+}
+
+fn insert_into_fields(fields: &mut Fields, segments: &[Segment], value: Value) {
+    match segments {
+        [Segment::Key(k)] => {
+            fields.insert(Key(k.clone()), value);
+        }
+        [Segment::Key(k), rest @ ..] => insert_into_value(fields.child_or_null(k), rest, value),
+        // The root is an object: a leading index addresses nothing.
+        [] | [Segment::Index(_), ..] => {}
+    }
+}
+
+fn insert_into_value(target: &mut Value, segments: &[Segment], value: Value) {
+    match segments.first() {
+        Some(Segment::Key(_)) => {
+            if !matches!(target, Value::Object(_)) {
+                *target = Value::Object(Fields::new());
+            }
+            if let Value::Object(f) = target {
+                insert_into_fields(f, segments, value);
+            }
+        }
+        Some(Segment::Index(i)) => {
+            if !matches!(target, Value::Array(_)) {
+                *target = Value::Array(Vec::new());
+            }
+            if let Value::Array(a) = target {
+                let idx = if *i < a.len() {
+                    *i
+                } else {
+                    a.push(Value::Null);
+                    a.len() - 1
+                };
+                if segments.len() == 1 {
+                    a[idx] = value;
+                } else {
+                    insert_into_value(&mut a[idx], &segments[1..], value);
+                }
+            }
+        }
+        None => *target = value,
+    }
+}
+
+/// A field name, convertible from the string types callers have at hand.
+pub struct Key(pub Bytes);
+
+impl From<&str> for Key {
+    fn from(s: &str) -> Self {
+        Key(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+
+impl From<&'static [u8]> for Key {
+    fn from(s: &'static [u8]) -> Self {
+        Key(Bytes::from_static(s))
+    }
+}
+
+impl From<String> for Key {
+    fn from(s: String) -> Self {
+        Key(Bytes::from(s))
+    }
+}
+
+impl From<Bytes> for Key {
+    fn from(b: Bytes) -> Self {
+        Key(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Path {
+        Path::parse(s).unwrap()
+    }
+
+    #[test]
+    fn nested_insert_get_remove() {
+        let mut f = Fields::new();
+        f.insert_path(&p("http.response.status_code"), Value::Int(200));
+        f.insert_path(&p("http.request.method"), Value::from("GET"));
+        assert_eq!(f.get_path(&p("http.response.status_code")), Some(&Value::Int(200)));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f.remove_path(&p("http.request.method")), Some(Value::from("GET")));
+        assert_eq!(f.get_path(&p("http.request.method")), None);
+        assert!(f.get_path(&p("http.request")).is_some());
+    }
+
+    #[test]
+    fn insert_replaces_scalars_on_the_way() {
+        let mut f = Fields::new();
+        f.insert("a", Value::Int(1));
+        f.insert_path(&p("a.b"), Value::Int(2));
+        assert_eq!(f.get_path(&p("a.b")), Some(&Value::Int(2)));
+    }
+
+    #[test]
+    fn arrays_by_index() {
+        let mut f = Fields::new();
+        f.insert_path(&p("a[0]"), Value::Int(1));
+        f.insert_path(&p("a[5]"), Value::Int(2));
+        f.insert_path(&p("a[0]"), Value::Int(3));
+        assert_eq!(f.get("a"), Some(&Value::Array(vec![Value::Int(3), Value::Int(2)])));
+        f.insert_path(&p("b[0].c"), Value::Int(4));
+        assert_eq!(f.get_path(&p("b[0].c")), Some(&Value::Int(4)));
+        assert_eq!(f.remove_path(&p("a[1]")), Some(Value::Int(2)));
+    }
+
+    #[test]
+    fn insert_keeps_order_and_replaces_in_place() {
+        let mut f = Fields::new();
+        f.insert("x", Value::Int(1));
+        f.insert("y", Value::Int(2));
+        f.insert("x", Value::Int(3));
+        let keys: Vec<_> = f.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(keys, vec![Bytes::from("x"), Bytes::from("y")]);
+        assert_eq!(f.get("x"), Some(&Value::Int(3)));
+    }
+}

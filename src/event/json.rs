@@ -1,0 +1,312 @@
+//! JSON encoding of events, straight into an output buffer.
+//!
+//! No intermediate document is built: [`write_event`] walks the event and
+//! appends bytes to a [`BytesMut`].
+//!
+//! # Invalid UTF-8
+//!
+//! Strings in weir are bytes (a TCP client may send anything). JSON text must be
+//! UTF-8, so the encoder replaces every invalid sequence with U+FFFD, exactly as
+//! [`String::from_utf8_lossy`] does (one replacement character per maximal
+//! invalid subpart). Valid UTF-8 passes through unchanged, including characters
+//! outside the BMP; only `"`, `\` and control characters are escaped.
+
+use bytes::{BufMut, BytesMut};
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+use super::{Event, Fields, Value};
+
+/// Appends the event as one JSON object (no trailing newline): `@timestamp`
+/// first, then the raw `message` unless it was consumed, then the fields.
+pub fn write_event(event: &Event, out: &mut BytesMut) {
+    out.reserve(event.message.len() + 64);
+    out.put_slice(b"{\"@timestamp\":");
+    write_timestamp(&event.timestamp, out);
+    if event.emits_message() {
+        out.put_slice(b",\"message\":");
+        write_str(&event.message, out);
+    }
+    for (k, v) in event.fields.iter() {
+        // The event time is the one `@timestamp`; a field of that name (one
+        // that never parsed as a time) must not make a duplicate key.
+        if k.as_ref() == b"@timestamp" {
+            continue;
+        }
+        out.put_u8(b',');
+        write_str(k, out);
+        out.put_u8(b':');
+        write_value(v, out);
+    }
+    out.put_u8(b'}');
+}
+
+/// Appends one value as JSON.
+pub fn write_value(value: &Value, out: &mut BytesMut) {
+    match value {
+        Value::Null => out.put_slice(b"null"),
+        Value::Bool(true) => out.put_slice(b"true"),
+        Value::Bool(false) => out.put_slice(b"false"),
+        Value::Int(i) => out.put_slice(itoa::Buffer::new().format(*i).as_bytes()),
+        Value::Float(f) => {
+            if f.is_finite() {
+                out.put_slice(ryu::Buffer::new().format_finite(*f).as_bytes());
+            } else {
+                // JSON has no NaN or infinity.
+                out.put_slice(b"null");
+            }
+        }
+        Value::Str(s) => write_str(s, out),
+        Value::Timestamp(t) => write_timestamp(t, out),
+        Value::Array(items) => {
+            out.put_u8(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.put_u8(b',');
+                }
+                write_value(item, out);
+            }
+            out.put_u8(b']');
+        }
+        Value::Object(fields) => write_object(fields, out),
+    }
+}
+
+fn write_object(fields: &Fields, out: &mut BytesMut) {
+    out.put_u8(b'{');
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        write_str(k, out);
+        out.put_u8(b':');
+        write_value(v, out);
+    }
+    out.put_u8(b'}');
+}
+
+/// Appends `s` as a quoted JSON string (see the module docs on invalid UTF-8).
+pub fn write_str(s: &[u8], out: &mut BytesMut) {
+    out.reserve(s.len() + 2);
+    out.put_u8(b'"');
+    if simdutf8::basic::from_utf8(s).is_ok() {
+        write_escaped(s, out);
+    } else {
+        write_escaped(String::from_utf8_lossy(s).as_bytes(), out);
+    }
+    out.put_u8(b'"');
+}
+
+/// For each byte: 0 = copy as is, otherwise the escape letter (`u` = `\u00XX`).
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\t' as usize] = b't';
+    t[0x08] = b'b';
+    t[0x0c] = b'f';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+fn write_escaped(s: &[u8], out: &mut BytesMut) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let esc = ESCAPE[b as usize];
+        if esc == 0 {
+            continue;
+        }
+        out.put_slice(&s[start..i]);
+        if esc == b'u' {
+            out.put_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]);
+        } else {
+            out.put_slice(&[b'\\', esc]);
+        }
+        start = i + 1;
+    }
+    out.put_slice(&s[start..]);
+}
+
+/// Appends an RFC 3339 UTC time: milliseconds, or more digits when the time
+/// has sub-millisecond precision (syslog and VPC logs can carry microseconds).
+pub fn write_timestamp(t: &DateTime<Utc>, out: &mut BytesMut) {
+    let mut buf = [0u8; 40];
+    let n = format_timestamp(t, &mut buf);
+    out.put_u8(b'"');
+    out.put_slice(&buf[..n]);
+    out.put_u8(b'"');
+}
+
+/// Formats `t` as `YYYY-MM-DDTHH:MM:SS.sssZ` into `buf`; returns the length.
+pub fn format_timestamp(t: &DateTime<Utc>, buf: &mut [u8; 40]) -> usize {
+    fn two(buf: &mut [u8], at: usize, v: u32) {
+        buf[at] = b'0' + (v / 10 % 10) as u8;
+        buf[at + 1] = b'0' + (v % 10) as u8;
+    }
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        // Outside RFC 3339's four-digit years: let chrono spell it.
+        let s = t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let n = s.len().min(buf.len());
+        buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+        return n;
+    }
+    let y = year as u32;
+    two(buf, 0, y / 100);
+    two(buf, 2, y % 100);
+    buf[4] = b'-';
+    two(buf, 5, t.month());
+    buf[7] = b'-';
+    two(buf, 8, t.day());
+    buf[10] = b'T';
+    two(buf, 11, t.hour());
+    buf[13] = b':';
+    two(buf, 14, t.minute());
+    buf[16] = b':';
+    two(buf, 17, t.second());
+    buf[19] = b'.';
+    // Leap seconds show as nanos >= 1e9 in chrono; clamp into the last second.
+    let nanos = t.nanosecond().min(999_999_999);
+    let (digits, value) = if nanos % 1_000_000 == 0 {
+        (3, nanos / 1_000_000)
+    } else if nanos % 1_000 == 0 {
+        (6, nanos / 1_000)
+    } else {
+        (9, nanos)
+    };
+    let mut v = value;
+    for i in (0..digits).rev() {
+        buf[20 + i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    buf[20 + digits] = b'Z';
+    21 + digits
+}
+
+/// The event as a JSON string (tests, `weir test`, debugging).
+pub fn to_string(event: &Event) -> String {
+    let mut out = BytesMut::new();
+    write_event(event, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn encode_value(v: &Value) -> String {
+        let mut out = BytesMut::new();
+        write_value(v, &mut out);
+        String::from_utf8(out.to_vec()).expect("encoder must write UTF-8")
+    }
+
+    #[test]
+    fn escapes() {
+        let v = Value::from("q\" b\\ n\n t\t c\u{1} d\u{7f} é 😀");
+        let s = encode_value(&v);
+        assert_eq!(s, "\"q\\\" b\\\\ n\\n t\\t c\\u0001 d\u{7f} é 😀\"");
+        let back: String = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, "q\" b\\ n\n t\t c\u{1} d\u{7f} é 😀");
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_characters() {
+        let v = Value::Str(Bytes::from_static(b"ok \xff\xfe end \xe2\x82"));
+        let s = encode_value(&v);
+        let back: String = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, "ok \u{fffd}\u{fffd} end \u{fffd}");
+    }
+
+    #[test]
+    fn event_layout() {
+        let mut ev = Event::new(
+            Bytes::from_static(b"raw"),
+            Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap(),
+        );
+        ev.fields.insert("n", Value::Int(-7));
+        ev.fields.insert("@timestamp", Value::from("not a time"));
+        assert_eq!(
+            to_string(&ev),
+            r#"{"@timestamp":"2024-01-02T03:04:05.000Z","message":"raw","n":-7}"#
+        );
+        ev.meta.message_consumed = true;
+        assert_eq!(
+            to_string(&ev),
+            r#"{"@timestamp":"2024-01-02T03:04:05.000Z","n":-7}"#
+        );
+    }
+
+    #[test]
+    fn timestamp_precision() {
+        let base = Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap();
+        let at = |nanos| {
+            let mut buf = [0u8; 40];
+            let t = base + chrono::Duration::nanoseconds(nanos);
+            let n = format_timestamp(&t, &mut buf);
+            String::from_utf8(buf[..n].to_vec()).unwrap()
+        };
+        assert_eq!(at(0), "2024-01-02T03:04:05.000Z");
+        assert_eq!(at(123_000_000), "2024-01-02T03:04:05.123Z");
+        assert_eq!(at(123_456_000), "2024-01-02T03:04:05.123456Z");
+        assert_eq!(at(123_456_789), "2024-01-02T03:04:05.123456789Z");
+    }
+
+    #[test]
+    fn non_finite_floats_are_null() {
+        assert_eq!(encode_value(&Value::Float(f64::NAN)), "null");
+        assert_eq!(encode_value(&Value::Float(f64::INFINITY)), "null");
+    }
+
+    fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(|i| serde_json::json!(i)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| serde_json::json!(f)),
+            any::<String>().prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::Array),
+                prop::collection::btree_map(any::<String>(), inner, 0..8)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips_through_serde_json(doc in arb_json()) {
+            let encoded = encode_value(&Value::from(&doc));
+            let back: serde_json::Value = serde_json::from_str(&encoded)
+                .map_err(|e| TestCaseError::fail(format!("{e}: {encoded}")))?;
+            prop_assert_eq!(back, doc);
+        }
+
+        #[test]
+        fn arbitrary_bytes_encode_to_valid_json(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let encoded = encode_value(&Value::Str(Bytes::from(bytes.clone())));
+            let back: String = serde_json::from_str(&encoded)
+                .map_err(|e| TestCaseError::fail(format!("{e}: {encoded}")))?;
+            prop_assert_eq!(back, String::from_utf8_lossy(&bytes).into_owned());
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! weir: a log ingestion and processing pipeline.
+//!
+//! Inputs read records into batches of [`event::Event`]s, workers run each
+//! pipeline's filter chain on them, and outputs deliver them; acknowledgements
+//! flow back so inputs that can replay only move on once everything is delivered.
+//! See `DESIGN.md` in the shared folder and the README for the full picture.
+
+pub mod event;
