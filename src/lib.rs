@@ -5,4 +5,6 @@
 //! flow back so inputs that can replay only move on once everything is delivered.
 //! See `DESIGN.md` in the shared folder and the README for the full picture.
 
+pub mod config;
 pub mod event;
+pub mod parsers;

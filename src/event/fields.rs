@@ -277,9 +277,15 @@ mod tests {
         let mut f = Fields::new();
         f.insert_path(&p("http.response.status_code"), Value::Int(200));
         f.insert_path(&p("http.request.method"), Value::from("GET"));
-        assert_eq!(f.get_path(&p("http.response.status_code")), Some(&Value::Int(200)));
+        assert_eq!(
+            f.get_path(&p("http.response.status_code")),
+            Some(&Value::Int(200))
+        );
         assert_eq!(f.len(), 1);
-        assert_eq!(f.remove_path(&p("http.request.method")), Some(Value::from("GET")));
+        assert_eq!(
+            f.remove_path(&p("http.request.method")),
+            Some(Value::from("GET"))
+        );
         assert_eq!(f.get_path(&p("http.request.method")), None);
         assert!(f.get_path(&p("http.request")).is_some());
     }
@@ -298,7 +304,10 @@ mod tests {
         f.insert_path(&p("a[0]"), Value::Int(1));
         f.insert_path(&p("a[5]"), Value::Int(2));
         f.insert_path(&p("a[0]"), Value::Int(3));
-        assert_eq!(f.get("a"), Some(&Value::Array(vec![Value::Int(3), Value::Int(2)])));
+        assert_eq!(
+            f.get("a"),
+            Some(&Value::Array(vec![Value::Int(3), Value::Int(2)]))
+        );
         f.insert_path(&p("b[0].c"), Value::Int(4));
         assert_eq!(f.get_path(&p("b[0].c")), Some(&Value::Int(4)));
         assert_eq!(f.remove_path(&p("a[1]")), Some(Value::Int(2)));

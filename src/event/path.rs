@@ -67,7 +67,9 @@ impl Path {
                     None => (part, ""),
                 };
                 if name.is_empty() {
-                    return Err(err("empty segment (two dots in a row, or a leading or trailing dot)"));
+                    return Err(err(
+                        "empty segment (two dots in a row, or a leading or trailing dot)",
+                    ));
                 }
                 segments.push(Segment::Key(Bytes::copy_from_slice(name.as_bytes())));
                 while !indices.is_empty() {

@@ -1,0 +1,208 @@
+//! `format: json` — one JSON document per message, parsed with simd-json.
+//!
+//! Strings come out as slices of the message when they hold no escape
+//! sequence; only strings that needed unescaping allocate. The document is
+//! copied once into a per-thread scratch buffer, because simd-json parses in
+//! place; that buffer, simd-json's own buffers and the tape are reused.
+
+use std::cell::RefCell;
+
+use bytes::Bytes;
+use simd_json::{Buffers, Node, StaticNode, Tape};
+
+use super::{ParseError, Parsed, Parser};
+use crate::event::{Event, Fields, Value};
+
+/// Options of `format: json`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonOptions {}
+
+/// Parses messages holding one JSON document each.
+#[derive(Debug, Default)]
+pub struct JsonParser;
+
+impl JsonParser {
+    pub fn new(_options: JsonOptions) -> Self {
+        JsonParser
+    }
+}
+
+impl Parser for JsonParser {
+    fn parse(
+        &self,
+        input: &Bytes,
+        _event: &Event,
+        out: &mut Vec<Parsed>,
+    ) -> Result<(), ParseError> {
+        let value = parse_value(input)?;
+        out.push(Parsed::value(value));
+        Ok(())
+    }
+}
+
+struct Scratch {
+    input: Vec<u8>,
+    buffers: Buffers,
+    tape: Option<Tape<'static>>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch {
+        input: Vec::new(),
+        buffers: Buffers::default(),
+        tape: Some(Tape::null().reset()),
+    });
+}
+
+/// Parses one JSON document into a [`Value`]; strings without escapes are
+/// slices of `input`.
+pub fn parse_value(input: &Bytes) -> Result<Value, ParseError> {
+    SCRATCH.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let scratch = &mut *guard;
+        scratch.input.clear();
+        scratch.input.extend_from_slice(input);
+        scratch
+            .input
+            .resize(input.len() + simd_json::INPUT_PADDING, 0);
+        let base = scratch.input.as_ptr() as usize;
+        let mut tape: Tape<'_> = scratch.tape.take().unwrap_or_else(Tape::null).reset();
+        let result = simd_json::fill_tape_padded(
+            &mut scratch.input,
+            input.len(),
+            &mut scratch.buffers,
+            &mut tape,
+        );
+        let value = match result {
+            Ok(()) => {
+                let mut pos = 0;
+                let conv = Converter { input, base };
+                Ok(conv.value(&tape.0, &mut pos))
+            }
+            Err(e) => Err(ParseError::new(format!("invalid JSON: {e}"))),
+        };
+        scratch.tape = Some(tape.reset());
+        value
+    })
+}
+
+struct Converter<'a> {
+    input: &'a Bytes,
+    base: usize,
+}
+
+impl Converter<'_> {
+    /// The string as a slice of the original message when simd-json left it
+    /// where it was (no escapes), else a copy.
+    fn string(&self, s: &str) -> Bytes {
+        let offset = (s.as_ptr() as usize).wrapping_sub(self.base);
+        match self.input.get(offset..offset.wrapping_add(s.len())) {
+            Some(original) if original == s.as_bytes() => {
+                self.input.slice(offset..offset + s.len())
+            }
+            _ => Bytes::copy_from_slice(s.as_bytes()),
+        }
+    }
+
+    fn value(&self, tape: &[Node<'_>], pos: &mut usize) -> Value {
+        let Some(node) = tape.get(*pos) else {
+            return Value::Null;
+        };
+        *pos += 1;
+        match node {
+            Node::String(s) => Value::Str(self.string(s)),
+            Node::Static(s) => match s {
+                StaticNode::Null => Value::Null,
+                StaticNode::Bool(b) => Value::Bool(*b),
+                StaticNode::I64(i) => Value::Int(*i),
+                StaticNode::U64(u) => match i64::try_from(*u) {
+                    Ok(i) => Value::Int(i),
+                    Err(_) => Value::Float(*u as f64),
+                },
+                StaticNode::F64(f) => Value::Float(*f),
+            },
+            Node::Array { len, .. } => {
+                let mut items = Vec::with_capacity(*len);
+                for _ in 0..*len {
+                    items.push(self.value(tape, pos));
+                }
+                Value::Array(items)
+            }
+            Node::Object { len, .. } => {
+                let mut fields = Fields::with_capacity(*len);
+                for _ in 0..*len {
+                    let key = match tape.get(*pos) {
+                        Some(Node::String(k)) => self.string(k),
+                        _ => Bytes::new(),
+                    };
+                    *pos += 1;
+                    let value = self.value(tape, pos);
+                    // JSON allows duplicate keys; the last one wins, as in most parsers.
+                    fields.insert(key, value);
+                }
+                Value::Object(fields)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn strings_are_slices_of_the_message() {
+        let input = Bytes::from_static(br#"{"a":"plain","b":"esc\"aped","n":[1,2.5,true,null]}"#);
+        let v = parse_value(&input).unwrap();
+        let f = v.as_object().unwrap();
+        let a = f.get("a").unwrap().as_bytes().unwrap();
+        let start = input.as_ptr() as usize;
+        let a_ptr = a.as_ptr() as usize;
+        assert!(
+            a_ptr >= start && a_ptr < start + input.len(),
+            "plain string must be a slice"
+        );
+        assert_eq!(f.get("b"), Some(&Value::from("esc\"aped")));
+        assert_eq!(
+            f.get("n"),
+            Some(&Value::Array(vec![
+                Value::Int(1),
+                Value::Float(2.5),
+                Value::Bool(true),
+                Value::Null
+            ]))
+        );
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = parse_value(&Bytes::from_static(b"{\"a\":")).unwrap_err();
+        assert!(e.reason.contains("invalid JSON"), "{e}");
+        assert!(parse_value(&Bytes::from_static(b"not json")).is_err());
+        assert!(parse_value(&Bytes::from_static(b"")).is_err());
+        assert!(parse_value(&Bytes::from_static(b"{\"a\":\"\xff\"}")).is_err());
+    }
+
+    #[test]
+    fn big_unsigned_numbers_become_floats() {
+        let v = parse_value(&Bytes::from_static(b"18446744073709551615")).unwrap();
+        assert_eq!(v, Value::Float(18446744073709551615.0));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse_value(&Bytes::from(bytes));
+        }
+
+        #[test]
+        fn agrees_with_serde_json(s in "[ -~]{0,40}", n in any::<i64>()) {
+            let doc = serde_json::json!({"s": s, "n": n, "nested": {"list": [s.clone()]}});
+            let text = serde_json::to_string(&doc).unwrap();
+            let v = parse_value(&Bytes::from(text)).unwrap();
+            prop_assert_eq!(v, Value::from(&doc));
+        }
+    }
+}

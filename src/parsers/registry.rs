@@ -1,0 +1,27 @@
+//! The one place where parser formats are registered by name.
+
+use std::sync::Arc;
+
+use super::json::JsonParser;
+use super::Parser;
+use crate::config::{from_node, DeError, Node};
+
+/// Every `format` name `parse` accepts, for error messages and docs.
+pub const FORMATS: &[&str] = &["json"];
+
+/// Builds the parser for `format` from its options (the `parse` filter's keys
+/// other than the common ones: `format`, `field`, `target`, `on_error`, `when`).
+pub fn build(format: &str, options: &Node) -> Result<Arc<dyn Parser>, DeError> {
+    Ok(match format {
+        "json" => Arc::new(JsonParser::new(from_node(options)?)),
+        other => {
+            return Err(DeError {
+                message: format!(
+                    "unknown format `{other}`; expected one of: {}",
+                    FORMATS.join(", ")
+                ),
+                loc: None,
+            })
+        }
+    })
+}
