@@ -49,6 +49,9 @@ pub struct Meta {
     pub origin: Option<Arc<str>>,
     /// The event's position inside `origin`.
     pub position: Position,
+    /// The header line of the file the event came from, for formats whose files
+    /// start with one naming the columns (VPC flow logs delivered to S3).
+    pub header: Option<Bytes>,
 }
 
 /// An event's position inside its source stream.
