@@ -5,6 +5,13 @@
 //! flow back so inputs that can replay only move on once everything is delivered.
 //! See `DESIGN.md` in the shared folder and the README for the full picture.
 
+pub mod codecs;
 pub mod config;
 pub mod event;
+pub mod filters;
+pub mod inputs;
+pub mod outputs;
 pub mod parsers;
+pub mod pattern;
+pub mod telemetry;
+pub mod topology;

@@ -1,0 +1,3 @@
+//! weir's own telemetry: metrics registry, exposition and the HTTP API.
+
+pub mod api;
