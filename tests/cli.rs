@@ -31,23 +31,47 @@ fn validate_reports_every_error_with_file_line_column() {
         "inputs:\n  in:\n    type: tcp\n    adress: 0.0.0.0:1\n  other: { type: kafka }\n\
          filters:\n  - parse: { format: json, on_error: explode }\noutputs:\n  o: { type: stdout }\n",
     );
-    let out = weir().arg("validate").arg(&p.path).output().expect("run weir");
+    let out = weir()
+        .arg("validate")
+        .arg(&p.path)
+        .output()
+        .expect("run weir");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     let file = p.path.display().to_string();
-    assert!(err.contains(&format!("{file}:4:5: input `in` (tcp): unknown field `adress`, expected one of `address`")), "{err}");
-    assert!(err.contains(&format!("{file}:5:18: input `other`: unknown type `kafka`")), "{err}");
-    assert!(err.contains(&format!("{file}:7:38: filter #1 (parse): unknown variant `explode`")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{file}:4:5: input `in` (tcp): unknown field `adress`, expected one of `address`"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{file}:5:18: input `other`: unknown type `kafka`")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{file}:7:38: filter #1 (parse): unknown variant `explode`"
+        )),
+        "{err}"
+    );
     assert!(err.contains("3 error(s)"), "{err}");
 }
 
 #[test]
 fn malformed_yaml_is_a_positioned_error() {
     let p = pipeline("inputs:\n  in: { type: stdin\noutputs: {}\n");
-    let out = weir().arg("validate").arg(&p.path).output().expect("run weir");
+    let out = weir()
+        .arg("validate")
+        .arg(&p.path)
+        .output()
+        .expect("run weir");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("{}:", p.path.display())) && err.contains("invalid YAML"), "{err}");
+    assert!(
+        err.contains(&format!("{}:", p.path.display())) && err.contains("invalid YAML"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -55,7 +79,10 @@ fn missing_environment_variable_fails_at_start() {
     let p = pipeline("inputs:\n  in: { type: tcp, address: '${WEIR_TEST_UNSET_VAR}' }\noutputs:\n  o: { type: stdout }\n");
     let (status, _, err) = run_to_end(&p.path, b"");
     assert_eq!(status.code(), Some(2));
-    assert!(err.contains("2:29: environment variable `WEIR_TEST_UNSET_VAR` is not set"), "{err}");
+    assert!(
+        err.contains("2:29: environment variable `WEIR_TEST_UNSET_VAR` is not set"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -70,15 +97,23 @@ fn stdin_to_stdout_parses_tags_and_exits_zero_at_eof() {
     let input = b"{\"msg\":\"a\",\"secret\":1}\nnot json\n\xff\xfe invalid utf8\n{\"msg\":\"b\"}";
     let (status, out, err) = run_to_end(&p.path, input);
     assert!(status.success(), "{err}");
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect(l)).collect();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect(l))
+        .collect();
     assert_eq!(lines.len(), 4, "{out}");
     assert_eq!(lines[0]["log"]["message"], "a");
     assert_eq!(lines[0]["service"]["name"], "checkout");
     assert!(lines[0].get("secret").is_none());
-    assert!(lines[0].get("message").is_none(), "parsed JSON replaces the raw message");
+    assert!(
+        lines[0].get("message").is_none(),
+        "parsed JSON replaces the raw message"
+    );
     assert_eq!(lines[1]["message"], "not json");
     assert_eq!(lines[1]["tags"][0], "_parse_failure");
-    assert!(lines[1]["error"]["message"].as_str().is_some_and(|m| m.contains("invalid JSON")));
+    assert!(lines[1]["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("invalid JSON")));
     // Invalid UTF-8 is kept (replacement characters), tagged, never dropped.
     assert_eq!(lines[2]["message"], "\u{fffd}\u{fffd} invalid utf8");
     assert_eq!(lines[2]["tags"][0], "_parse_failure");
@@ -113,12 +148,21 @@ fn file_input_to_file_output_with_strftime_path() {
     }
     let all: Vec<serde_json::Value> = written
         .iter()
-        .flat_map(|t| t.lines().map(|l| serde_json::from_str(l).expect(l)).collect::<Vec<_>>())
+        .flat_map(|t| {
+            t.lines()
+                .map(|l| serde_json::from_str(l).expect(l))
+                .collect::<Vec<_>>()
+        })
         .collect();
-    let mut messages: Vec<String> = all.iter().map(|v| v["message"].as_str().unwrap_or("").to_owned()).collect();
+    let mut messages: Vec<String> = all
+        .iter()
+        .map(|v| v["message"].as_str().unwrap_or("").to_owned())
+        .collect();
     messages.sort();
     assert_eq!(messages, ["four", "one", "three", "two"]);
-    assert!(all.iter().all(|v| v["log"]["file"]["path"].as_str().is_some_and(|p| p.ends_with(".log"))));
+    assert!(all.iter().all(|v| v["log"]["file"]["path"]
+        .as_str()
+        .is_some_and(|p| p.ends_with(".log"))));
 }
 
 #[test]

@@ -59,7 +59,10 @@ fn send(port: u16, data: &[u8]) -> u16 {
 #[test]
 fn json_framing_ndjson_bare_documents_and_bad_lines() {
     let mut w = start(", framing: json", "  - parse: { format: json }");
-    let p1 = send(w.port, b"{\"n\":1}\n{\"n\":2}{\"n\":3}\nplain text\n{\"n\":\n");
+    let p1 = send(
+        w.port,
+        b"{\"n\":1}\n{\"n\":2}{\"n\":3}\nplain text\n{\"n\":\n",
+    );
     send(w.port, b"{\"bare\":\"no newline, closed\"}");
     send(w.port, b"{\n  \"pretty\": [1,\n 2]\n}\n");
     let stdout = w.child.stdout.take().expect("stdout");
@@ -71,9 +74,15 @@ fn json_framing_ndjson_bare_documents_and_bad_lines() {
     for n in 1..=3 {
         assert!(joined.contains(&format!("\"n\":{n}")), "{joined}");
     }
-    assert!(joined.contains("\"bare\":\"no newline, closed\""), "{joined}");
+    assert!(
+        joined.contains("\"bare\":\"no newline, closed\""),
+        "{joined}"
+    );
     assert!(joined.contains("\"pretty\":[1,2]"), "{joined}");
-    let failures: Vec<_> = events.iter().filter(|e| e["tags"][0] == "_parse_failure").collect();
+    let failures: Vec<_> = events
+        .iter()
+        .filter(|e| e["tags"][0] == "_parse_failure")
+        .collect();
     assert_eq!(failures.len(), 2, "{joined}");
     let first = events.iter().find(|e| e["n"] == 1).expect("n=1");
     assert_eq!(first["source"]["ip"], "127.0.0.1");
@@ -84,8 +93,15 @@ fn json_framing_ndjson_bare_documents_and_bad_lines() {
 fn lines_framing_with_crlf_and_invalid_utf8() {
     let mut w = start("", "  []");
     send(w.port, b"first\r\nsecond \xc3\x28 bad\n\nthird");
-    let events = read_json_lines(w.child.stdout.take().expect("stdout"), 3, Duration::from_secs(20));
-    let msgs: Vec<_> = events.iter().map(|e| e["message"].as_str().unwrap_or("").to_owned()).collect();
+    let events = read_json_lines(
+        w.child.stdout.take().expect("stdout"),
+        3,
+        Duration::from_secs(20),
+    );
+    let msgs: Vec<_> = events
+        .iter()
+        .map(|e| e["message"].as_str().unwrap_or("").to_owned())
+        .collect();
     assert_eq!(msgs, ["first", "second \u{fffd}( bad", "third"]);
 }
 
@@ -111,21 +127,30 @@ fn a_100_megabyte_line_is_truncated_and_memory_stays_bounded() {
     }
     s.write_all(b"\nafter\n").expect("write");
     drop(s);
-    let events = read_json_lines(w.child.stdout.take().expect("stdout"), 2, Duration::from_secs(60));
+    let events = read_json_lines(
+        w.child.stdout.take().expect("stdout"),
+        2,
+        Duration::from_secs(60),
+    );
     assert_eq!(events.len(), 2);
     assert_eq!(events[0]["message"].as_str().map(str::len), Some(1 << 20));
     assert_eq!(events[0]["tags"][0], "_line_truncated");
     assert_eq!(events[1]["message"], "after");
     let _ = watcher.join();
     let peak = peak.load(Ordering::Relaxed);
-    assert!(peak < 64 << 20, "peak RSS {} MiB while a 100 MiB line arrived", peak >> 20);
+    assert!(
+        peak < 64 << 20,
+        "peak RSS {} MiB while a 100 MiB line arrived",
+        peak >> 20
+    );
 }
 
 #[test]
 fn a_silent_client_is_closed_after_the_idle_timeout() {
     let mut w = start(", idle_timeout_secs: 1", "  []");
     let mut s = TcpStream::connect(("127.0.0.1", w.port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     let started = Instant::now();
     let mut buf = [0u8; 1];
     let n = s.read(&mut buf).expect("server closes, not a read timeout");
@@ -134,7 +159,12 @@ fn a_silent_client_is_closed_after_the_idle_timeout() {
     signal(&w.child, "TERM");
     assert!(wait_exit(&mut w.child, Duration::from_secs(20)).success());
     let mut err = String::new();
-    w.child.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
+    w.child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
     assert!(err.contains("closing idle connection"), "{err}");
 }
 
@@ -146,11 +176,16 @@ fn thousands_of_connections_and_the_connection_limit() {
     let conns: Vec<TcpStream> = (0..2000)
         .map(|i| {
             let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-            s.write_all(format!("client {i}\n").as_bytes()).expect("write");
+            s.write_all(format!("client {i}\n").as_bytes())
+                .expect("write");
             s
         })
         .collect();
-    let events = read_json_lines(w.child.stdout.take().expect("stdout"), 2000, Duration::from_secs(60));
+    let events = read_json_lines(
+        w.child.stdout.take().expect("stdout"),
+        2000,
+        Duration::from_secs(60),
+    );
     assert_eq!(events.len(), 2000);
     let mut ids: Vec<u32> = events
         .iter()
@@ -168,12 +203,18 @@ fn thousands_of_connections_and_the_connection_limit() {
     let _b = TcpStream::connect(("127.0.0.1", w.port)).expect("connect");
     std::thread::sleep(Duration::from_millis(200));
     let mut c = TcpStream::connect(("127.0.0.1", w.port)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     assert_eq!(c.read(&mut [0u8; 1]).expect("closed, not timed out"), 0);
     signal(&w.child, "TERM");
     wait_exit(&mut w.child, Duration::from_secs(20));
     let mut err = String::new();
-    w.child.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
+    w.child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
     assert!(err.contains("max_connections reached"), "{err}");
 }
 
@@ -213,7 +254,10 @@ fn backpressure_stalls_the_sender_and_bounds_memory() {
             still = 0;
             last = now;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "the writer never stalled");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the writer never stalled"
+        );
     }
     let stalled_at = written.load(Ordering::Relaxed);
     let rss = rss_bytes(pid);
@@ -256,7 +300,11 @@ fn sigterm_drains_in_flight_events_and_exits_zero() {
     s.write_all(data.as_bytes()).expect("write");
     std::thread::sleep(Duration::from_millis(1500));
     signal(&w.child, "TERM");
-    let events = read_json_lines(w.child.stdout.take().expect("stdout"), 2000, Duration::from_secs(30));
+    let events = read_json_lines(
+        w.child.stdout.take().expect("stdout"),
+        2000,
+        Duration::from_secs(30),
+    );
     assert_eq!(events.len(), 2000);
     assert!(events.iter().all(|e| e["stage"] == "drained"));
     let status = wait_exit(&mut w.child, Duration::from_secs(20));

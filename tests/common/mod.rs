@@ -38,7 +38,10 @@ pub fn pipeline(text: &str) -> Pipeline {
 pub fn wait_for_port(port: u16) {
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20), "port {port} never opened");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "port {port} never opened"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -77,7 +80,11 @@ pub fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus
 }
 
 /// Reads JSON lines from a reader until `n` arrived (or the limit passes).
-pub fn read_json_lines(reader: impl Read + Send + 'static, n: usize, limit: Duration) -> Vec<serde_json::Value> {
+pub fn read_json_lines(
+    reader: impl Read + Send + 'static,
+    n: usize,
+    limit: Duration,
+) -> Vec<serde_json::Value> {
     let (tx, rx) = std::sync::mpsc::channel();
     let reader = BufReader::new(reader);
     std::thread::spawn(move || {
@@ -93,7 +100,9 @@ pub fn read_json_lines(reader: impl Read + Send + 'static, n: usize, limit: Dura
     while out.len() < n {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(line) => out.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))),
+            Ok(line) => out.push(
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")),
+            ),
             Err(_) => break,
         }
     }
