@@ -102,6 +102,7 @@ impl Fields {
             self.entries = other.entries;
             return;
         }
+        self.entries.reserve(other.entries.len());
         for (k, v) in other.entries {
             match self.position(&k) {
                 Some(i) => self.entries[i].1 = v,

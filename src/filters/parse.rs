@@ -112,6 +112,13 @@ impl Parse {
 
     /// Applies one parsed record to `event`.
     fn apply(&self, event: &mut Event, parsed: Parsed) -> Result<(), String> {
+        if self.target.is_none() && !matches!(parsed.value, Value::Object(_)) {
+            return Err(format!(
+                "format `{}` produced a {}, which can only be stored under a `target` field",
+                self.format,
+                parsed.value.type_name()
+            ));
+        }
         if let Some(ts) = parsed.timestamp {
             event.timestamp = ts;
         }
@@ -121,13 +128,7 @@ impl Parse {
                 event.fields.merge(fields);
                 take_document_timestamp(event);
             }
-            (None, other) => {
-                return Err(format!(
-                    "format `{}` produced a {}, which can only be stored under a `target` field",
-                    self.format,
-                    other.type_name()
-                ))
-            }
+            (None, _) => {}
         }
         if self.field.is_none() && self.target.is_none() {
             // The fields replace the raw text in the document.
@@ -178,50 +179,104 @@ fn take_document_timestamp(event: &mut Event) {
     }
 }
 
-impl Filter for Parse {
-    fn process(&self, events: &mut Vec<Event>, cx: &mut FilterContext) {
-        let mut out = Vec::with_capacity(events.len());
-        let mut records = Vec::with_capacity(1);
-        for mut event in events.drain(..) {
-            let input = match self.input(&event) {
-                Ok(b) => b,
-                Err(reason) => {
-                    self.fail(event, reason, &mut out, cx);
-                    continue;
+/// The outcome of parsing one event where it stands in the batch.
+enum Step {
+    /// Parsed (or tagged) in place.
+    Done,
+    /// The event leaves the batch or expands: `records` holds what the parser
+    /// produced when the result is `Ok`.
+    Rebuild(Result<(), String>),
+}
+
+impl Parse {
+    fn parse_into(&self, event: &Event, records: &mut Vec<Parsed>) -> Result<(), String> {
+        records.clear();
+        let input = self.input(event)?;
+        self.parser
+            .parse(&input, event, records)
+            .map_err(|e| format!("{}: {}", self.format, e.reason))
+    }
+
+    /// The common case, without moving the event: one record, or a tagged failure.
+    fn step(&self, event: &mut Event, records: &mut Vec<Parsed>) -> Step {
+        let failure = match self.parse_into(event, records) {
+            Ok(()) if records.len() == 1 => {
+                let parsed = records.pop().unwrap_or_default();
+                match self.apply(event, parsed) {
+                    Ok(()) => return Step::Done,
+                    Err(reason) => reason,
                 }
-            };
-            records.clear();
-            if let Err(e) = self.parser.parse(&input, &event, &mut records) {
-                self.fail(
-                    event,
-                    format!("{}: {}", self.format, e.reason),
-                    &mut out,
-                    cx,
-                );
-                continue;
             }
-            match records.len() {
-                // A record without log data (header line, control message).
-                0 => self.discarded.increment(1),
-                1 => {
-                    let parsed = records.pop().unwrap_or_default();
-                    match self.apply(&mut event, parsed) {
-                        Ok(()) => out.push(event),
-                        Err(reason) => self.fail(event, reason, &mut out, cx),
-                    }
+            Ok(()) => return Step::Rebuild(Ok(())),
+            Err(reason) => reason,
+        };
+        if self.on_error == OnError::Tag {
+            self.failures.increment(1);
+            event.mark_failure(TAG_PARSE_FAILURE, failure);
+            Step::Done
+        } else {
+            Step::Rebuild(Err(failure))
+        }
+    }
+
+    /// Any case: appends what becomes of `event` to `out`.
+    fn finish(
+        &self,
+        mut event: Event,
+        result: Result<(), String>,
+        records: &mut Vec<Parsed>,
+        out: &mut Vec<Event>,
+        cx: &mut FilterContext,
+    ) {
+        if let Err(reason) = result {
+            return self.fail(event, reason, out, cx);
+        }
+        match records.len() {
+            // A record without log data (header line, control message).
+            0 => self.discarded.increment(1),
+            1 => {
+                let parsed = records.pop().unwrap_or_default();
+                match self.apply(&mut event, parsed) {
+                    Ok(()) => out.push(event),
+                    Err(reason) => self.fail(event, reason, out, cx),
                 }
-                _ => {
-                    for parsed in records.drain(..) {
-                        let mut copy = event.clone();
-                        match self.apply(&mut copy, parsed) {
-                            Ok(()) => out.push(copy),
-                            Err(reason) => self.fail(copy, reason, &mut out, cx),
-                        }
+            }
+            _ => {
+                for parsed in records.drain(..) {
+                    let mut copy = event.clone();
+                    match self.apply(&mut copy, parsed) {
+                        Ok(()) => out.push(copy),
+                        Err(reason) => self.fail(copy, reason, out, cx),
                     }
                 }
             }
         }
-        *events = out;
+    }
+}
+
+impl Filter for Parse {
+    fn process(&self, events: &mut Vec<Event>, cx: &mut FilterContext) {
+        let mut records = Vec::with_capacity(1);
+        // Events are updated in place until one must leave the batch or
+        // expand into several; from there on the rest is rebuilt.
+        let mut i = 0;
+        let first = loop {
+            let Some(event) = events.get_mut(i) else {
+                return;
+            };
+            match self.step(event, &mut records) {
+                Step::Done => i += 1,
+                Step::Rebuild(result) => break result,
+            }
+        };
+        let mut rest = events.split_off(i).into_iter();
+        if let Some(event) = rest.next() {
+            self.finish(event, first, &mut records, events, cx);
+        }
+        for event in rest {
+            let result = self.parse_into(&event, &mut records);
+            self.finish(event, result, &mut records, events, cx);
+        }
     }
 }
 
@@ -306,5 +361,72 @@ mod tests {
             Some(Value::Int(1))
         );
         assert!(events[1].has_tag(TAG_PARSE_FAILURE));
+    }
+
+    /// Splits `a,b,c` into one record per item with its own message; `-`
+    /// yields no record; `!` fails.
+    #[derive(Debug)]
+    struct Splitter;
+    impl Parser for Splitter {
+        fn parse(
+            &self,
+            input: &Bytes,
+            _: &Event,
+            out: &mut Vec<Parsed>,
+        ) -> Result<(), crate::parsers::ParseError> {
+            if input.as_ref() == b"!" {
+                return Err(crate::parsers::ParseError::new("bang"));
+            }
+            if input.as_ref() == b"-" {
+                return Ok(());
+            }
+            for part in input.split(|b| *b == b',') {
+                let mut f = crate::event::Fields::new();
+                f.insert(
+                    "part",
+                    Value::from(String::from_utf8_lossy(part).into_owned()),
+                );
+                out.push(Parsed {
+                    value: Value::Object(f),
+                    timestamp: None,
+                    message: Some(Bytes::copy_from_slice(part)),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn records_expand_vanish_and_fail_in_order() {
+        for on_error in [OnError::Tag, OnError::Drop, OnError::DeadLetter] {
+            let p = Parse::new(
+                ParseCommon {
+                    format: "split".into(),
+                    field: None,
+                    target: None,
+                    on_error,
+                    keep_original: false,
+                },
+                Arc::new(Splitter),
+                &BuildContext {
+                    pipeline: "p".into(),
+                    component: "parse#0".into(),
+                },
+            );
+            let (events, cx) = run(&p, &["x", "a,b", "-", "!", "y"]);
+            let messages: Vec<_> = events.iter().map(|e| e.message.clone()).collect();
+            match on_error {
+                OnError::Tag => assert_eq!(messages, vec!["x", "a", "b", "!", "y"]),
+                _ => assert_eq!(messages, vec!["x", "a", "b", "y"]),
+            }
+            assert_eq!(
+                cx.dead_letters.len(),
+                usize::from(on_error == OnError::DeadLetter)
+            );
+            assert!(events
+                .iter()
+                .filter(|e| !e.has_tag(TAG_PARSE_FAILURE))
+                .all(|e| e.emits_message()));
+        }
     }
 }
