@@ -173,16 +173,32 @@ fn patterns(c: &mut Criterion) {
         c,
         "json",
         &[
-            ("parsed", r#"{ $.status >= 500 && $.path = "/api/*" }"#, &json_parsed),
-            ("parsed_nested", "{ $.user.id < 100 || $.http.method = POST }", &json_parsed),
-            ("raw_lazy_parse", r#"{ $.status >= 500 && $.path = "/api/*" }"#, &json_raw),
+            (
+                "parsed",
+                r#"{ $.status >= 500 && $.path = "/api/*" }"#,
+                &json_parsed,
+            ),
+            (
+                "parsed_nested",
+                "{ $.user.id < 100 || $.http.method = POST }",
+                &json_parsed,
+            ),
+            (
+                "raw_lazy_parse",
+                r#"{ $.status >= 500 && $.path = "/api/*" }"#,
+                &json_raw,
+            ),
         ],
     );
     bench_form(
         c,
         "delimited",
         &[
-            ("ellipsis", "[ip, user, ..., status=5*, bytes>1000]", &access),
+            (
+                "ellipsis",
+                "[ip, user, ..., status=5*, bytes>1000]",
+                &access,
+            ),
             (
                 "all_fields",
                 "[ip, ident, user, timestamp, request = *.html*, status = 4*, bytes]",

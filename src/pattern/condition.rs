@@ -130,7 +130,11 @@ impl Number {
         // The shape check above leaves only ASCII, so this cannot fail.
         let s = std::str::from_utf8(text).ok()?;
         let float = s.parse::<f64>().ok()?;
-        let int = if integral { s.parse::<i64>().ok() } else { None };
+        let int = if integral {
+            s.parse::<i64>().ok()
+        } else {
+            None
+        };
         Some(Number { int, float })
     }
 
@@ -382,9 +386,7 @@ fn take_bare<'a>(c: &mut Cursor<'a>) -> &'a str {
             break;
         }
     }
-    for _ in rest[..end].chars() {
-        c.bump();
-    }
+    c.advance(end);
     &rest[..end]
 }
 
@@ -418,7 +420,9 @@ mod tests {
                 "{text}"
             );
         }
-        for text in ["", "-", ".", "1e", "1.2.3", "inf", "NaN", "0x10", " 1", "1 ", "e5"] {
+        for text in [
+            "", "-", ".", "1e", "1.2.3", "inf", "NaN", "0x10", " 1", "1 ", "e5",
+        ] {
             assert_eq!(Number::parse(text.as_bytes()), None, "{text}");
         }
         let big = Number::parse(b"9007199254740993").unwrap();

@@ -17,7 +17,8 @@ const J1: &str = r#"{"eventType":"UpdateTrail","sourceIPAddress":"111.111.111.11
 const J2: &str = r#"{"user":{"id":1,"email":"John.Stiles@example.com"},"users":[{"id":2,"email":"John.Doe@example.com"},{"id":3,"email":"Jane.Doe@example.com"}],"actions":["GET","PUT","DELETE"],"coordinates":[[0,1,2],[4,5,6],[7,8,9]]}"#;
 const J3: &str = r#"{"users":[1,2,3]}"#;
 const J4: &str = r#"{"latency":50,"requestType":"GET"}"#;
-const S1: &str = r#"127.0.0.1 Prod frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534"#;
+const S1: &str =
+    r#"127.0.0.1 Prod frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534"#;
 const S2: &str = "INFO 09/25/2014 12:00:00 GET /service/resource/67 1200";
 const S3: &str = "INFO 09/25/2014 12:00:01 POST /service/resource/67/part/111 1310";
 const S4: &str = "WARNING 09/25/2014 12:00:02 Invalid user request";
@@ -154,11 +155,31 @@ const EDGE: &[(&str, &str, bool)] = &[
     ("[ip, ...]", "1.2.3.4", true),
     ("[...]", "", true),
     ("[a, b, c, d, e, f, g, h]", S1, false),
-    ("[ip, user, username, timestamp, request, status_code, bytes < 1534]", S1, false),
-    ("[ip, user, username, timestamp, request, status_code, bytes <= 1534]", S1, true),
-    ("[ip, user, username, timestamp, request, status_code >= 400 && status_code < 500, bytes]", S1, true),
-    ("[ip, user, username, timestamp, request, status_code != 404, bytes]", S1, false),
-    ("[ip, user, username, timestamp, request = \"GET /index.html HTTP/1.0\", ...]", S1, true),
+    (
+        "[ip, user, username, timestamp, request, status_code, bytes < 1534]",
+        S1,
+        false,
+    ),
+    (
+        "[ip, user, username, timestamp, request, status_code, bytes <= 1534]",
+        S1,
+        true,
+    ),
+    (
+        "[ip, user, username, timestamp, request, status_code >= 400 && status_code < 500, bytes]",
+        S1,
+        true,
+    ),
+    (
+        "[ip, user, username, timestamp, request, status_code != 404, bytes]",
+        S1,
+        false,
+    ),
+    (
+        "[ip, user, username, timestamp, request = \"GET /index.html HTTP/1.0\", ...]",
+        S1,
+        true,
+    ),
     ("[..., request = %^GET\\s/index\\.html%, ...]", S1, true),
     ("[w1, w2, w3, w4, w5 = \"request\"]", S4, false),
     ("[w1, w2, w3, w4, w5 = \"user request\"]", S4, true),
@@ -200,7 +221,9 @@ fn golden_table() {
     for &(row, text, message, expected) in GOLDEN {
         match Pattern::compile(text) {
             Ok(p) if run(&p, message) == expected => {}
-            Ok(_) => failures.push(format!("row {row}: `{text}` on `{message}`: expected {expected}")),
+            Ok(_) => failures.push(format!(
+                "row {row}: `{text}` on `{message}`: expected {expected}"
+            )),
             Err(e) => failures.push(format!("row {row}: `{text}` did not compile: {e}")),
         }
     }
@@ -210,7 +233,11 @@ fn golden_table() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(GOLDEN.len() + GOLDEN_INVALID.len(), 56, "every documented row");
+    assert_eq!(
+        GOLDEN.len() + GOLDEN_INVALID.len(),
+        56,
+        "every documented row"
+    );
 }
 
 #[test]
@@ -251,11 +278,17 @@ fn golden_extracted_values() {
         ]
     );
     for (i, (_, v)) in got.iter().enumerate() {
-        assert_eq!(caps.get(&(i + 1).to_string()), Some(v.as_bytes()), "${}", i + 1);
+        assert_eq!(
+            caps.get(&(i + 1).to_string()),
+            Some(v.as_bytes()),
+            "${}",
+            i + 1
+        );
     }
     // Row 48: `$server` = Prod, `$bytes` = 1534.
-    let p = Pattern::compile("[ip, server, username, timestamp, request, status_code, bytes > 1000]")
-        .unwrap();
+    let p =
+        Pattern::compile("[ip, server, username, timestamp, request, status_code, bytes > 1000]")
+            .unwrap();
     let caps = p.captures(&Event::from_text(S1)).unwrap();
     assert_eq!(caps.get("server"), Some(&b"Prod"[..]));
     assert_eq!(caps.get("bytes"), Some(&b"1534"[..]));
@@ -266,13 +299,18 @@ fn golden_extracted_values() {
     // Row 50: the last field takes the rest of the line.
     let p = Pattern::compile("[w1=ERROR, w2]").unwrap();
     let caps = p.captures(&Event::from_text(S5)).unwrap();
-    assert_eq!(caps.get("w2"), Some(&b"09/25/2014 12:00:02 Failed to process request"[..]));
+    assert_eq!(
+        caps.get("w2"),
+        Some(&b"09/25/2014 12:00:02 Failed to process request"[..])
+    );
     // Row 42: metricValue `$.latency` = 50.
     let p = Pattern::compile("{ $.latency = * }").unwrap();
     let event = Event::from_text(J4);
     let caps = p.captures(&event).unwrap();
     assert_eq!(
-        ValueRef::parse("$.latency").unwrap().resolve(&event, Some(&caps)),
+        ValueRef::parse("$.latency")
+            .unwrap()
+            .resolve(&event, Some(&caps)),
         Some(Value::Int(50))
     );
 }

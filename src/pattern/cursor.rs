@@ -51,6 +51,15 @@ impl<'a> Cursor<'a> {
         Some(c)
     }
 
+    /// Moves past the next `len` bytes, which the caller has found to end on
+    /// a character boundary (e.g. by searching `rest()`).
+    pub fn advance(&mut self, len: usize) {
+        self.pos = (self.pos + len).min(self.text.len());
+        while !self.text.is_char_boundary(self.pos) {
+            self.pos += 1;
+        }
+    }
+
     /// Consumes `s` if the text continues with it.
     pub fn eat(&mut self, s: &str) -> bool {
         if self.rest().starts_with(s) {
@@ -143,7 +152,8 @@ impl<'a> Cursor<'a> {
                 }
                 Some(c) => {
                     let mut buf = [0; 4];
-                    out.bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    out.bytes
+                        .extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
                 }
             }
         }

@@ -60,9 +60,8 @@ impl Slot {
     fn accepts(&self, field: &[u8]) -> bool {
         match &self.test {
             None => true,
-            Some(expr) => expr.eval(&mut |c: &Option<Condition>| {
-                c.as_ref().is_none_or(|c| c.test_text(field))
-            }),
+            Some(expr) => expr
+                .eval(&mut |c: &Option<Condition>| c.as_ref().is_none_or(|c| c.test_text(field))),
         }
     }
 }
@@ -255,14 +254,16 @@ impl DelimitedPattern {
             hi = at;
             last -= 1;
         }
-        for run in first..last {
+        // Runs between two `...`: each at its leftmost place, which leaves
+        // the most room for the runs after it.
+        for (run, start) in run_starts.iter_mut().enumerate().take(last).skip(first) {
             let len = self.runs[run].len();
             let found = (lo..=hi.saturating_sub(len))
                 .take_while(|at| at + len <= hi)
                 .find(|&at| self.run_matches_at(run, at, message, fields));
             match found {
                 Some(at) => {
-                    run_starts[run] = at;
+                    *start = at;
                     lo = at + len;
                 }
                 None => return false,
@@ -439,19 +440,25 @@ mod tests {
             p.matches(message.as_bytes()),
             p.captures(message.as_bytes()).is_some()
         );
-        p.captures(message.as_bytes()).map(|spans| {
-            spans
-                .into_iter()
-                .map(|r| message[r].to_owned())
-                .collect()
-        })
+        p.captures(message.as_bytes())
+            .map(|spans| spans.into_iter().map(|r| message[r].to_owned()).collect())
     }
 
     #[test]
     fn splitting() {
         assert_eq!(
-            values(r#"127.0.0.1 Prod frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534"#),
-            ["127.0.0.1", "Prod", "frank", "10/Oct/2000:13:25:15 -0700", "GET /index.html HTTP/1.0", "404", "1534"]
+            values(
+                r#"127.0.0.1 Prod frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534"#
+            ),
+            [
+                "127.0.0.1",
+                "Prod",
+                "frank",
+                "10/Oct/2000:13:25:15 -0700",
+                "GET /index.html HTTP/1.0",
+                "404",
+                "1534"
+            ]
         );
         assert_eq!(values("  a \t b  "), ["a", "b"]);
         assert_eq!(values(r#""a \"b\" c" d"#), [r#"a \"b\" c"#, "d"]);
@@ -557,7 +564,11 @@ mod tests {
         ];
         for (pattern, column, expected) in cases {
             let e = compile(pattern).unwrap_err();
-            assert_eq!((e.column, e.expected.as_str()), (*column, *expected), "{pattern}");
+            assert_eq!(
+                (e.column, e.expected.as_str()),
+                (*column, *expected),
+                "{pattern}"
+            );
         }
     }
 }

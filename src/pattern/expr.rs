@@ -98,9 +98,7 @@ fn parse_operand<A>(
     }
     let open = c.pos();
     if depth >= MAX_DEPTH {
-        return Err(c.error(format!(
-            "at most {MAX_DEPTH} levels of nested parentheses"
-        )));
+        return Err(c.error(format!("at most {MAX_DEPTH} levels of nested parentheses")));
     }
     c.bump();
     let inner = parse_or(c, test, depth + 1)?;

@@ -236,13 +236,14 @@ fn bracket(c: &mut Cursor<'_>) -> Result<Step, PatternError> {
             let Some(len) = c.rest().find('\'') else {
                 return Err(c.error_at(
                     c.text().len(),
-                    format!("`'` to close the name opened at column {}", c.column(open + 1)),
+                    format!(
+                        "`'` to close the name opened at column {}",
+                        c.column(open + 1)
+                    ),
                 ));
             };
             let name = &c.rest()[..len];
-            for _ in 0..name.chars().count() + 1 {
-                c.bump();
-            }
+            c.advance(len + 1);
             Step::Key(name.as_bytes().into())
         }
         _ => return Err(c.error("an array index, `*` or a quoted name after `[`")),
@@ -250,10 +251,7 @@ fn bracket(c: &mut Cursor<'_>) -> Result<Step, PatternError> {
     if c.eat("]") {
         Ok(step)
     } else {
-        Err(c.error(format!(
-            "`]` to close the `[` at column {}",
-            c.column(open)
-        )))
+        Err(c.error(format!("`]` to close the `[` at column {}", c.column(open))))
     }
 }
 
@@ -281,9 +279,8 @@ enum Check {
 
 impl Test {
     fn holds(&self, doc: Doc<'_>) -> bool {
-        let any = |f: &dyn Fn(Scalar<'_>) -> bool| {
-            self.selector.visit(doc, &mut |node| f(node.scalar()))
-        };
+        let any =
+            |f: &dyn Fn(Scalar<'_>) -> bool| self.selector.visit(doc, &mut |node| f(node.scalar()));
         match &self.check {
             Check::Compare(cond) => any(&|s| cond.test_scalar(s)),
             Check::IsNull => any(&|s| matches!(s, Scalar::Null)),
@@ -429,7 +426,9 @@ mod tests {
     }
 
     fn on_message(pattern: &str, message: &str) -> bool {
-        compile(pattern).unwrap().matches(&Event::from_text(message))
+        compile(pattern)
+            .unwrap()
+            .matches(&Event::from_text(message))
     }
 
     /// The message parsed into the event's fields first, as a `parse` filter
@@ -467,7 +466,12 @@ mod tests {
     #[test]
     fn containers_fail_every_comparison() {
         let doc = r#"{"users":[1,2,3],"o":{"k":1}}"#;
-        for p in ["{ $.users = 1 }", "{ $.users != 1 }", "{ $.o != \"x\" }", "{ $.o = * }"] {
+        for p in [
+            "{ $.users = 1 }",
+            "{ $.users != 1 }",
+            "{ $.o != \"x\" }",
+            "{ $.o = * }",
+        ] {
             assert!(!both(p, doc), "{p}");
         }
         assert!(both("{ $.users[*] = 2 }", doc));
@@ -476,7 +480,10 @@ mod tests {
     #[test]
     fn numbers_and_strings() {
         let doc = r#"{"status":"503","latency":12.5,"big":9007199254740993,"ok":false}"#;
-        assert!(both("{ $.status >= 500 }", doc), "numeric text compares as a number");
+        assert!(
+            both("{ $.status >= 500 }", doc),
+            "numeric text compares as a number"
+        );
         assert!(both("{ $.status = 5* }", doc));
         assert!(both("{ $.latency < 1.3e1 }", doc));
         assert!(both("{ $.latency = \"12.5\" }", doc));
@@ -539,23 +546,63 @@ mod tests {
     #[test]
     fn errors() {
         let cases: &[(&str, usize, &str)] = &[
-            ("{ $.a = 1", 10, "`}` to close the JSON pattern opened at column 1"),
-            ("{ $.a = 1 } x", 13, "the end of the pattern after the closing `}`"),
-            ("{ }", 3, "a condition such as `$.eventType = \"UpdateTrail\"` inside `{ }`"),
+            (
+                "{ $.a = 1",
+                10,
+                "`}` to close the JSON pattern opened at column 1",
+            ),
+            (
+                "{ $.a = 1 } x",
+                13,
+                "the end of the pattern after the closing `}`",
+            ),
+            (
+                "{ }",
+                3,
+                "a condition such as `$.eventType = \"UpdateTrail\"` inside `{ }`",
+            ),
             ("{ a = 1 }", 3, "a selector such as `$.eventType`, or `(`"),
-            ("{ $ = 1 }", 4, "`.` after `$` (a selector such as `$.eventType`)"),
-            ("{ $.a.= 1 }", 7, "a field name, `*` or `['name']` after `.`"),
-            ("{ $.a[x] = 1 }", 7, "an array index, `*` or a quoted name after `[`"),
+            (
+                "{ $ = 1 }",
+                4,
+                "`.` after `$` (a selector such as `$.eventType`)",
+            ),
+            (
+                "{ $.a.= 1 }",
+                7,
+                "a field name, `*` or `['name']` after `.`",
+            ),
+            (
+                "{ $.a[x] = 1 }",
+                7,
+                "an array index, `*` or a quoted name after `[`",
+            ),
             ("{ $.a[1 = 1 }", 8, "`]` to close the `[` at column 6"),
             ("{ $.a IS 1 }", 10, "`NULL`, `TRUE` or `FALSE` after `IS`"),
             ("{ $.a NOT THERE }", 11, "`EXISTS` after `NOT`"),
-            ("{ $.a = 1 & $.b = 2 }", 11, "`&&`, `||` or `}` after the condition"),
-            ("{ $.a > x }", 9, "a number after `>` (`<`, `<=`, `>`, `>=` compare numbers)"),
-            ("{ ($.a = 1 }", 12, "`&&`, `||` or `)` to close the parenthesis opened at column 3"),
+            (
+                "{ $.a = 1 & $.b = 2 }",
+                11,
+                "`&&`, `||` or `}` after the condition",
+            ),
+            (
+                "{ $.a > x }",
+                9,
+                "a number after `>` (`<`, `<=`, `>`, `>=` compare numbers)",
+            ),
+            (
+                "{ ($.a = 1 }",
+                12,
+                "`&&`, `||` or `)` to close the parenthesis opened at column 3",
+            ),
         ];
         for (pattern, column, expected) in cases {
             let e = compile(pattern).unwrap_err();
-            assert_eq!((e.column, e.expected.as_str()), (*column, *expected), "{pattern}");
+            assert_eq!(
+                (e.column, e.expected.as_str()),
+                (*column, *expected),
+                "{pattern}"
+            );
         }
         let e = compile("{ $.a ~ 1 }").unwrap_err();
         assert_eq!(e.column, 7);

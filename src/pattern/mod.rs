@@ -329,7 +329,11 @@ mod tests {
         assert_eq!(ok.kind(), PatternKind::Json);
         let e = crate::config::from_node::<Pattern>(doc.get("y").unwrap()).unwrap_err();
         assert_eq!(e.loc.map(|l| l.line), Some(2));
-        assert!(e.message.contains("expected a value after `=`"), "{}", e.message);
+        assert!(
+            e.message.contains("expected a value after `=`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

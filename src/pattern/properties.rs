@@ -24,7 +24,8 @@ fn message() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         any::<Vec<u8>>(),
         r#"[\[\]{}"\\ :,a-c0-9.-]{0,60}"#.prop_map(String::into_bytes),
-        r#"\{"[a-c]{1,2}":([0-9]{1,3}|"[a-c ]{0,4}"|\[1,"a",null\]|true|null)\}"#.prop_map(String::into_bytes),
+        r#"\{"[a-c]{1,2}":([0-9]{1,3}|"[a-c ]{0,4}"|\[1,"a",null\]|true|null)\}"#
+            .prop_map(String::into_bytes),
     ]
 }
 

@@ -64,9 +64,7 @@ impl CwRegex {
                     format!("a valid regular expression ({})", short_reason(&e)),
                 )
             })?;
-        for _ in 0..len + 1 {
-            c.bump();
-        }
+        c.advance(len + 1);
         Ok(CwRegex { regex })
     }
 
@@ -198,7 +196,11 @@ mod tests {
             "a regular expression between `%` and `%`"
         );
         let e = compile("%[a-%").err().unwrap();
-        assert!(e.expected.starts_with("a valid regular expression ("), "{}", e.expected);
+        assert!(
+            e.expected.starts_with("a valid regular expression ("),
+            "{}",
+            e.expected
+        );
         assert!(compile("%a{1000}{1000}%").is_err());
     }
 

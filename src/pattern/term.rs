@@ -33,6 +33,9 @@ pub(crate) struct TermPattern {
     alternatives: Vec<Term>,
 }
 
+/// A `Finder` is a few hundred bytes; terms are few and kept inline in their
+/// `Vec`s, which is what the hot loop walks, so the size is not boxed away.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 enum Term {
     Text(Finder<'static>),
@@ -137,9 +140,9 @@ impl TermPattern {
 /// `"a"b` is almost certainly a typo, not two terms.
 fn expect_separator(c: &Cursor<'_>, closing: &str) -> Result<(), PatternError> {
     match c.peek() {
-        Some(ch) if !ch.is_whitespace() => {
-            Err(c.error(format!("whitespace or the end of the pattern after the closing {closing}")))
-        }
+        Some(ch) if !ch.is_whitespace() => Err(c.error(format!(
+            "whitespace or the end of the pattern after the closing {closing}"
+        ))),
         _ => Ok(()),
     }
 }
@@ -197,8 +200,14 @@ mod tests {
 
     #[test]
     fn regex_terms() {
-        assert!(matches("%^\\[ERROR% -%ARGUMENTS$%", "[ERROR 400] BAD REQUEST"));
-        assert!(!matches("%^\\[ERROR% -%ARGUMENTS$%", "[ERROR 419] MISSING ARGUMENTS"));
+        assert!(matches(
+            "%^\\[ERROR% -%ARGUMENTS$%",
+            "[ERROR 400] BAD REQUEST"
+        ));
+        assert!(!matches(
+            "%^\\[ERROR% -%ARGUMENTS$%",
+            "[ERROR 419] MISSING ARGUMENTS"
+        ));
         assert!(matches("?%4\\d\\d% ?%5\\d\\d%", "status 503"));
     }
 
@@ -216,6 +225,9 @@ mod tests {
             "whitespace or the end of the pattern after the closing `\"`"
         );
         let e = error("x \"open");
-        assert_eq!((e.column, e.expected.as_str()), (8, "`\"` to close the string opened at column 3"));
+        assert_eq!(
+            (e.column, e.expected.as_str()),
+            (8, "`\"` to close the string opened at column 3")
+        );
     }
 }

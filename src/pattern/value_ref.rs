@@ -149,7 +149,9 @@ mod tests {
     fn parse_forms() {
         assert!(matches!(ValueRef::parse("1"), Ok(ValueRef::Number(n)) if n == 1.0));
         assert!(matches!(ValueRef::parse(" 2.5e1 "), Ok(ValueRef::Number(n)) if n == 25.0));
-        assert!(matches!(ValueRef::parse("$.latency"), Ok(ValueRef::Json(s)) if s.as_str() == "$.latency"));
+        assert!(
+            matches!(ValueRef::parse("$.latency"), Ok(ValueRef::Json(s)) if s.as_str() == "$.latency")
+        );
         assert!(matches!(ValueRef::parse("$server"), Ok(ValueRef::Capture(n)) if n == "server"));
         assert!(matches!(ValueRef::parse("$3"), Ok(ValueRef::Capture(n)) if n == "3"));
         let e = ValueRef::parse("bytes").unwrap_err();
