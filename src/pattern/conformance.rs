@@ -331,6 +331,7 @@ fn error_columns_and_expectations() {
         ("[a, b] c", 8, "the end of the pattern after the closing `]`"),
         ("{ $.a >= \"5\" }", 10, "a number after `>=` (`<`, `<=`, `>`, `>=` compare numbers)"),
         ("[ERROR 400]", 8, "`,` or `]` after the field"),
+        (r#"{"level":"error"}"#, 2, "a selector such as `$.level` (a pattern starting with `{` is a JSON pattern; to search for text, put the whole term in double quotes)"),
         ("{ $.é = 1", 10, "`}` to close the JSON pattern opened at column 1"),
     ];
     let mut failures = Vec::new();

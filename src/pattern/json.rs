@@ -16,7 +16,12 @@
 //! - A selector that lands on an array or object satisfies no comparison,
 //!   `!=` included.
 //! - `IS NULL` / `IS TRUE` / `IS FALSE` test JSON `null` / `true` / `false`
-//!   exactly; a missing field is not null (that is `NOT EXISTS`).
+//!   exactly; a missing field is not null (that is `NOT EXISTS`). Keywords
+//!   are accepted in any letter case.
+//!
+//! CloudWatch's quotas (one wildcard per selector, three wildcard selectors
+//! and two regexes per pattern) are not enforced: every pattern CloudWatch
+//! accepts means the same here, and a few more are accepted.
 
 use std::fmt;
 
@@ -298,8 +303,20 @@ impl JsonPattern {
         let open = c.pos();
         c.bump();
         c.skip_ws();
-        if c.peek() == Some('}') {
-            return Err(c.error("a condition such as `$.eventType = \"UpdateTrail\"` inside `{ }`"));
+        match c.peek() {
+            Some('}') => {
+                return Err(
+                    c.error("a condition such as `$.eventType = \"UpdateTrail\"` inside `{ }`")
+                )
+            }
+            // `{"level":"error"}` is JSON text, not a JSON pattern.
+            Some('"') => {
+                return Err(c.error(
+                    "a selector such as `$.level` (a pattern starting with `{` is a JSON \
+                     pattern; to search for text, put the whole term in double quotes)",
+                ))
+            }
+            _ => {}
         }
         let expr = expr::parse(c, &mut parse_test)?;
         c.skip_ws();

@@ -7,9 +7,9 @@
 //!
 //! | starts with | form | reads | module |
 //! |---|---|---|---|
-//! | `{` | JSON pattern `{ $.status >= 500 && $.path = "/api/*" }` | the event's fields (or the message parsed as JSON) | [`json`] |
-//! | `[` | space-delimited `[ip, user, ..., status=5*, bytes>1000]` | the raw message, split into fields | [`delimited`] |
-//! | anything else | terms `ERROR -DEBUG`, `?timeout ?refused`, `%regex%` | the raw message | [`term`] |
+//! | `{` | JSON pattern `{ $.status >= 500 && $.path = "/api/*" }` | the event's fields (or the message parsed as JSON) | `json.rs` |
+//! | `[` | space-delimited `[ip, user, ..., status=5*, bytes>1000]` | the raw message, split into fields | `delimited.rs` |
+//! | anything else | terms `ERROR -DEBUG`, `?timeout ?refused`, `%regex%` | the raw message | `term.rs` |
 //! | nothing, `""`, `" "` | match every event | | |
 //!
 //! Patterns are case-sensitive. A [`Pattern`] is compiled once (configuration
