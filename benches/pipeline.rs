@@ -16,7 +16,7 @@ use weir::filters::parse::{OnError, Parse, ParseCommon};
 use weir::filters::{BuildContext, Filter, FilterContext};
 use weir::parsers::json::JsonParser;
 
-const LINES: u64 = 10_000;
+const LINES: u64 = 512;
 
 fn frame_all(data: &[u8], framing: Framing) -> Vec<Bytes> {
     let mut d = FrameDecoder::new(framing, 1 << 20, Oversize::Truncate);

@@ -170,3 +170,41 @@ fn version_flag() {
     let out = weir().arg("--version").output().expect("run weir");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("weir "));
 }
+
+#[test]
+fn when_guards_route_filters_and_outputs() {
+    let p = pipeline("");
+    let errors = p.dir.path().join("errors.ndjson");
+    let port = free_port();
+    std::fs::write(
+        &p.path,
+        format!(
+            "api: {{ listen: '127.0.0.1:{port}' }}\ninputs:\n  in: {{ type: stdin, format: json }}\n\
+             filters:\n  - drop: {{ when: '{{ $.level = \"debug\" }}' }}\n\
+             \x20 - set: {{ field: alert, value: true, when: '{{ $.status >= 500 }}' }}\n\
+             outputs:\n  errors: {{ type: file, path: '{}', when: '{{ $.level = \"error\" }}' }}\n  all: {{ type: stdout }}\n",
+            errors.display()
+        ),
+    )
+    .expect("write pipeline");
+    let input = b"{\"level\":\"debug\",\"status\":200}\n{\"level\":\"error\",\"status\":503}\n{\"level\":\"info\",\"status\":200}\n";
+    let (status, out, err) = run_to_end(&p.path, input);
+    assert!(status.success(), "{err}");
+    let all: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect(l)).collect();
+    assert_eq!(all.len(), 2, "debug dropped: {out}");
+    assert_eq!(all[0]["alert"], true);
+    assert!(all[1].get("alert").is_none());
+    let routed = std::fs::read_to_string(&errors).expect("errors file");
+    assert_eq!(routed.lines().count(), 1, "{routed}");
+    assert!(routed.contains("\"status\":503"));
+}
+
+#[test]
+fn bad_when_pattern_fails_validation_with_its_column() {
+    let p = pipeline("inputs:\n  in: { type: stdin }\nfilters:\n  - drop: { when: '[ip, user' }\noutputs:\n  o: { type: stdout }\n");
+    let out = weir().arg("validate").arg(&p.path).output().expect("run weir");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(":4:19:") && err.contains("invalid `when` pattern"), "{err}");
+    assert!(err.contains("`]` to close the space-delimited pattern"), "{err}");
+}
