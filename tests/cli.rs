@@ -190,7 +190,10 @@ fn when_guards_route_filters_and_outputs() {
     let input = b"{\"level\":\"debug\",\"status\":200}\n{\"level\":\"error\",\"status\":503}\n{\"level\":\"info\",\"status\":200}\n";
     let (status, out, err) = run_to_end(&p.path, input);
     assert!(status.success(), "{err}");
-    let all: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect(l)).collect();
+    let all: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect(l))
+        .collect();
     assert_eq!(all.len(), 2, "debug dropped: {out}");
     assert_eq!(all[0]["alert"], true);
     assert!(all[1].get("alert").is_none());
@@ -202,9 +205,19 @@ fn when_guards_route_filters_and_outputs() {
 #[test]
 fn bad_when_pattern_fails_validation_with_its_column() {
     let p = pipeline("inputs:\n  in: { type: stdin }\nfilters:\n  - drop: { when: '[ip, user' }\noutputs:\n  o: { type: stdout }\n");
-    let out = weir().arg("validate").arg(&p.path).output().expect("run weir");
+    let out = weir()
+        .arg("validate")
+        .arg(&p.path)
+        .output()
+        .expect("run weir");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(":4:19:") && err.contains("invalid `when` pattern"), "{err}");
-    assert!(err.contains("`]` to close the space-delimited pattern"), "{err}");
+    assert!(
+        err.contains(":4:19:") && err.contains("invalid `when` pattern"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`]` to close the space-delimited pattern"),
+        "{err}"
+    );
 }

@@ -10,6 +10,8 @@ pub mod reader;
 pub mod registry;
 pub mod stdin;
 pub mod tcp;
+pub mod tls;
+pub mod udp;
 
 use std::fmt::Debug;
 use std::future::Future;

@@ -9,12 +9,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::Utc;
 use serde::Deserialize;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::reader::{is_disconnect, read_stream, StreamEnd};
+use super::tls::TlsConfig;
 use super::{BatchSender, InputConfig, InputContext, InputTask};
 use crate::codecs::{FrameDecoder, FrameError, Framing, Oversize};
 use crate::event::{Event, Fields, Value};
@@ -55,6 +56,9 @@ pub struct TcpConfig {
     /// Seconds a connection may stay silent before it is closed (0: never).
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout_secs: u64,
+    /// Serve TLS instead of plain TCP.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 impl TcpConfig {
@@ -72,6 +76,9 @@ impl TcpConfig {
         if self.max_connections == 0 {
             return Err("max_connections must be at least 1".into());
         }
+        if let Some(tls) = &self.tls {
+            tls.server_config()?;
+        }
         Ok(())
     }
 }
@@ -88,7 +95,14 @@ async fn run(config: TcpConfig, cx: InputContext) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("input `{}`: cannot listen on {}", cx.name, config.address))?;
     let local = listener.local_addr()?;
-    info!(input = %cx.name, address = %local, framing = ?config.framing, "listening");
+    let tls = match &config.tls {
+        Some(t) => Some(tokio_rustls::TlsAcceptor::from(
+            t.server_config()
+                .map_err(|e| anyhow::anyhow!("input `{}`: {e}", cx.name))?,
+        )),
+        None => None,
+    };
+    info!(input = %cx.name, address = %local, framing = ?config.framing, tls = tls.is_some(), "listening");
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let refused = metrics::counter!(
         "weir_tcp_connections_refused_total",
@@ -134,9 +148,25 @@ async fn run(config: TcpConfig, cx: InputContext) -> anyhow::Result<()> {
         let name = cx.name.clone();
         let config = config.clone();
         let open = open.clone();
+        let tls = tls.clone();
         open.increment(1.0);
         connections.spawn(async move {
-            serve(stream, peer, &config, &out, &shutdown, &name).await;
+            match tls {
+                None => serve(stream, peer, &config, &out, &shutdown, &name).await,
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+                    match handshake {
+                        Ok(Ok(tls_stream)) => {
+                            serve(tls_stream, peer, &config, &out, &shutdown, &name).await
+                        }
+                        Ok(Err(e)) => {
+                            warn!(input = %name, peer = %peer, error = %e, "TLS handshake failed")
+                        }
+                        Err(_) => warn!(input = %name, peer = %peer, "TLS handshake timed out"),
+                    }
+                }
+            }
             open.decrement(1.0);
             drop(permit);
         });
@@ -158,8 +188,11 @@ fn source_fields(peer: SocketAddr) -> Fields {
     fields
 }
 
-async fn serve(
-    stream: TcpStream,
+/// A client gets this long to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn serve<S: tokio::io::AsyncRead + Unpin>(
+    stream: S,
     peer: SocketAddr,
     config: &TcpConfig,
     out: &BatchSender,

@@ -142,7 +142,8 @@ impl Converter<'_> {
                     };
                     *pos += 1;
                     let value = self.value(tape, pos);
-                    let bit = 1u64 << ((key.len() * 31 + usize::from(key.first().copied().unwrap_or(0))) & 63);
+                    let bit = 1u64
+                        << ((key.len() * 31 + usize::from(key.first().copied().unwrap_or(0))) & 63);
                     if seen & bit == 0 {
                         seen |= bit;
                         fields.push_unchecked(key, value);
@@ -196,7 +197,10 @@ mod tests {
 
     #[test]
     fn duplicate_keys_keep_the_last_value_once() {
-        let v = parse_value(&Bytes::from_static(br#"{"a":1,"b":2,"a":3,"ab":4,"ba":5,"ab":6}"#)).unwrap();
+        let v = parse_value(&Bytes::from_static(
+            br#"{"a":1,"b":2,"a":3,"ab":4,"ba":5,"ab":6}"#,
+        ))
+        .unwrap();
         let f = v.as_object().unwrap();
         assert_eq!(f.len(), 4);
         assert_eq!(f.get("a"), Some(&Value::Int(3)));
