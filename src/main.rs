@@ -44,6 +44,12 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run the example events of `NAME.test.yaml` through the filters of
+    /// `NAME.yaml` and check the fields they come out with.
+    Test {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn init_logging(format: LogFormat, level: Option<&str>) {
@@ -138,6 +144,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Test { files } => test_pipelines(&files),
         Command::Run { files } => {
             let specs = match load_all(&files) {
                 Ok(s) => s,
@@ -158,6 +165,54 @@ fn main() -> ExitCode {
             };
             runtime.block_on(run(specs))
         }
+    }
+}
+
+fn test_pipelines(files: &[PathBuf]) -> ExitCode {
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for f in files {
+        let spec = match load_file(f) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
+        let tests = weir::config::tests::test_file_for(f);
+        if !tests.exists() {
+            eprintln!(
+                "{}: no test file ({} not found)",
+                f.display(),
+                tests.display()
+            );
+            return ExitCode::from(2);
+        }
+        match weir::config::tests::run_tests(&spec, &tests) {
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+            Ok(outcomes) => {
+                for o in outcomes {
+                    if o.failures.is_empty() {
+                        passed += 1;
+                        println!("ok    {}: {}", tests.display(), o.name);
+                    } else {
+                        failed += 1;
+                        println!("FAIL  {}: {}", tests.display(), o.name);
+                        for failure in o.failures {
+                            println!("        {failure}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -11,10 +11,23 @@ fn every_shipped_pipeline_validates() {
         .expect("pipelines/")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .filter(|p| !p.to_string_lossy().ends_with(".test.yaml"))
         .collect();
     files.sort();
     assert!(!files.is_empty());
     for f in files {
+        // A pipeline's example events, when it has them, must pass too.
+        let tests = weir::config::tests::test_file_for(&f);
+        if tests.exists() {
+            let out = weir().arg("test").arg(&f).output().expect("run weir");
+            assert!(
+                out.status.success(),
+                "weir test {} failed:\n{}{}",
+                f.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let out = weir().arg("validate").arg(&f).output().expect("run weir");
         assert!(
             out.status.success(),
@@ -220,4 +233,26 @@ fn bad_when_pattern_fails_validation_with_its_column() {
         err.contains("`]` to close the space-delimited pattern"),
         "{err}"
     );
+}
+
+#[test]
+fn weir_test_reports_failing_expectations() {
+    let p = pipeline("inputs:\n  in: { type: stdin, format: json }\nfilters:\n  - drop: { when: '{ $.level = \"debug\" }' }\noutputs:\n  o: { type: stdout }\n");
+    std::fs::write(
+        p.dir.path().join("test.test.yaml"),
+        "tests:\n  - name: good\n    input: '{\"a\":1}'\n    expect: { a: 1 }\n\
+         \x20 - name: wrong value\n    input: '{\"a\":1}'\n    expect: { a: 2 }\n\
+         \x20 - name: debug dropped\n    input: '{\"level\":\"debug\"}'\n    dropped: true\n",
+    )
+    .expect("write tests");
+    let out = weir().arg("test").arg(&p.path).output().expect("run weir");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ok    ")
+            && text.contains("FAIL  ")
+            && text.contains("`a`: expected 2, got 1"),
+        "{text}"
+    );
+    assert!(text.contains("2 passed, 1 failed"), "{text}");
 }

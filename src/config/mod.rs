@@ -5,6 +5,7 @@ mod de;
 pub mod error;
 pub mod interpolate;
 pub mod pipeline;
+pub mod tests;
 pub mod yaml;
 
 pub use de::{from_node, DeError, NodeDe};

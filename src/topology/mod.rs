@@ -161,9 +161,8 @@ pub async fn run_pipeline(spec: PipelineSpec, shutdown: CancellationToken) -> an
     // and exit, which closes the output channels.
     let joined = tokio::task::spawn_blocking(move || {
         // Join every worker, even after one panicked.
-        workers
-            .into_iter()
-            .fold(true, |ok, w| w.join().is_ok() && ok)
+        let joined: Vec<bool> = workers.into_iter().map(|w| w.join().is_ok()).collect();
+        joined.iter().all(|ok| *ok)
     })
     .await
     .unwrap_or(false);
