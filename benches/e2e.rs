@@ -7,6 +7,7 @@
 //!
 //! Under `cargo test` (no `--bench` argument) it runs a small smoke load.
 
+#[path = "support/workload.rs"]
 mod workload;
 
 use std::io::Write;

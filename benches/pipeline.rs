@@ -3,6 +3,7 @@
 //!
 //! cargo bench --bench pipeline
 
+#[path = "support/workload.rs"]
 mod workload;
 
 use bytes::{Bytes, BytesMut};

@@ -11,7 +11,7 @@ impl Rng {
         Rng(seed.max(1))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -19,7 +19,7 @@ impl Rng {
     }
 
     pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
+        items[(self.next_u64() % items.len() as u64) as usize]
     }
 }
 
@@ -44,16 +44,16 @@ pub fn json_line(rng: &mut Rng, i: u64) -> String {
         i % 60,
         i % 1000,
         rng.pick(&levels),
-        rng.next() % 16,
-        rng.next(),
-        rng.next(),
+        rng.next_u64() % 16,
+        rng.next_u64(),
+        rng.next_u64(),
         rng.pick(&methods),
         rng.pick(&paths),
-        statuses[(rng.next() % statuses.len() as u64) as usize],
-        rng.next() % 100_000,
-        rng.next() % 1000,
-        rng.next() % 10,
-        rng.next() % 100_000,
+        statuses[(rng.next_u64() % statuses.len() as u64) as usize],
+        rng.next_u64() % 100_000,
+        rng.next_u64() % 1000,
+        rng.next_u64() % 10,
+        rng.next_u64() % 100_000,
         i
     )
 }
