@@ -8,3 +8,4 @@
 pub mod config;
 pub mod event;
 pub mod parsers;
+pub mod telemetry;
