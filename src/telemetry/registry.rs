@@ -1602,8 +1602,11 @@ mod tests {
         // Once no handle refers to it, an expired series is freed.
         drop(idle);
         r.sweep_at(t0 + Duration::from_secs(200));
-        assert_eq!(r.series_count("shard_lag_seconds"), Some(0));
+        // `busy` is idle too by now, but its handle is still held.
+        assert_eq!(r.series_count("shard_lag_seconds"), Some(1));
         drop(busy);
+        r.sweep_at(t0 + Duration::from_secs(201));
+        assert_eq!(r.series_count("shard_lag_seconds"), Some(0));
         // A new registration starts a fresh series.
         r.gauge("shard_lag_seconds", &[("shard", "2")], "").set(9.0);
         assert_eq!(r.series_count("shard_lag_seconds"), Some(1));
