@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use exposition_check::{check, families_sorted, parse_float, Syntax};
 use proptest::prelude::*;
 use weir::telemetry::exposition::write_float;
-use weir::telemetry::registry::{OVERFLOW_LABEL_VALUE, RegistryConfig};
+use weir::telemetry::registry::{RegistryConfig, OVERFLOW_LABEL_VALUE};
 use weir::telemetry::{Encoder, Format, MetricOptions, Registry};
 
 /// Characters that stress escaping and sanitising, mixed with arbitrary ones.
@@ -53,7 +53,15 @@ struct Metric {
 
 fn metric() -> impl Strategy<Value = Metric> {
     (
-        prop_oneof![weird_string(12), prop::sample::select(vec!["a".to_owned(), "a_total".to_owned(), "b_count".to_owned(), "b".to_owned()])],
+        prop_oneof![
+            weird_string(12),
+            prop::sample::select(vec![
+                "a".to_owned(),
+                "a_total".to_owned(),
+                "b_count".to_owned(),
+                "b".to_owned()
+            ])
+        ],
         weird_string(20),
         prop::collection::vec((weird_string(6), weird_string(10)), 0..4),
         op(),

@@ -74,7 +74,11 @@ fn busy_registry() -> Registry {
     for (i, v) in weird.iter().enumerate() {
         r.counter(
             "logpipe_events_total",
-            &[("filter", "error_count_5xx"), ("path", v), ("n", &i.to_string())],
+            &[
+                ("filter", "error_count_5xx"),
+                ("path", v),
+                ("n", &i.to_string()),
+            ],
             "Log events matched by a metric filter.",
         )
         .increment(i as u64 + 1);
@@ -82,7 +86,12 @@ fn busy_registry() -> Registry {
     // A CloudWatch-style name and hostile dimension names.
     r.counter(
         "Error Count/5xx",
-        &[("1bad-key", "a"), ("__meta", "b"), ("le", "c"), ("job", "d")],
+        &[
+            ("1bad-key", "a"),
+            ("__meta", "b"),
+            ("le", "c"),
+            ("job", "d"),
+        ],
         "Errors, by \"kind\"\\path\nsecond line.",
     )
     .increment(3);
@@ -146,7 +155,6 @@ fn promtool_accepts_the_text_exposition() {
     for encoder in encoders {
         let body = encoder.render(&r, Format::Text);
         check(&body, Syntax::Text).unwrap_or_else(|e| panic!("{e}\n{body}"));
-        if std::env::var("DUMP").is_ok() { std::fs::write(format!("/tmp/dump-{}.prom", body.len()), &body).unwrap(); std::fs::write(format!("/tmp/dump-{}.om", body.len()), encoder.render(&r, Format::OpenMetrics)).unwrap(); }
         check(
             &encoder.render(&r, Format::OpenMetrics),
             Syntax::OpenMetrics,
@@ -158,7 +166,10 @@ fn promtool_accepts_the_text_exposition() {
                 return;
             }
             Some((code, output)) => {
-                assert_eq!(code, 0, "promtool failed:\n{output}\n--- exposition ---\n{body}");
+                assert_eq!(
+                    code, 0,
+                    "promtool failed:\n{output}\n--- exposition ---\n{body}"
+                );
                 assert!(output.trim().is_empty(), "promtool findings:\n{output}");
             }
         }

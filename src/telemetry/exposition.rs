@@ -92,7 +92,11 @@ pub fn negotiate(accept_header: Option<&str>) -> Format {
             if key.eq_ignore_ascii_case("q") {
                 // An unparsable quality is treated as "not acceptable" rather than
                 // guessed at: the scraper still gets a valid text reply.
-                q = value.parse::<f32>().ok().filter(|q| q.is_finite()).unwrap_or(0.0);
+                q = value
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|q| q.is_finite())
+                    .unwrap_or(0.0);
             } else if key.eq_ignore_ascii_case("version") && is_openmetrics {
                 version_ok = matches!(value, "1.0.0" | "0.0.1");
             }
@@ -473,7 +477,12 @@ impl Encoder {
         let mut families: Vec<(String, _)> = registry
             .snapshot()
             .into_iter()
-            .map(|f| (self.family_name(f.family.kind(), f.family.name(), format), f))
+            .map(|f| {
+                (
+                    self.family_name(f.family.kind(), f.family.name(), format),
+                    f,
+                )
+            })
             .collect();
         families.sort_by(|a, b| a.0.cmp(&b.0));
 
@@ -737,7 +746,16 @@ mod tests {
 
     #[test]
     fn floats_round_trip() {
-        for v in [0.1, 1.0 / 3.0, 123.456, 9.999e-5, 5e-324, 12345678.9, 1e21, 1e22] {
+        for v in [
+            0.1,
+            1.0 / 3.0,
+            123.456,
+            9.999e-5,
+            5e-324,
+            12345678.9,
+            1e21,
+            1e22,
+        ] {
             assert_eq!(float(v).parse::<f64>().ok(), Some(v));
         }
     }
@@ -772,7 +790,10 @@ mod tests {
 
     #[test]
     fn metric_names_are_sanitised() {
-        assert_eq!(sanitize_metric_name("weir_events_total"), "weir_events_total");
+        assert_eq!(
+            sanitize_metric_name("weir_events_total"),
+            "weir_events_total"
+        );
         assert_eq!(sanitize_metric_name("Error Count/5xx"), "Error_Count_5xx");
         assert_eq!(sanitize_metric_name("1bad-name"), "_1bad_name");
         assert_eq!(sanitize_metric_name("job:rate5m"), "job:rate5m");
@@ -838,7 +859,10 @@ mod tests {
         assert_eq!(negotiate(Some("")), Format::Text);
         assert_eq!(negotiate(Some("*/*")), Format::Text);
         assert_eq!(negotiate(Some("text/plain;version=0.0.4")), Format::Text);
-        assert_eq!(negotiate(Some("Application/OpenMetrics-Text")), Format::OpenMetrics);
+        assert_eq!(
+            negotiate(Some("Application/OpenMetrics-Text")),
+            Format::OpenMetrics
+        );
         assert_eq!(
             negotiate(Some("application/openmetrics-text; version=1.0.0; q=0")),
             Format::Text
@@ -862,7 +886,10 @@ mod tests {
             Format::OpenMetrics.content_type(),
             "application/openmetrics-text; version=1.0.0; charset=utf-8"
         );
-        assert_eq!(Format::Text.content_type(), "text/plain; version=0.0.4; charset=utf-8");
+        assert_eq!(
+            Format::Text.content_type(),
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
     }
 
     /// The doc's reference exposition, reproduced byte for byte.
@@ -882,7 +909,10 @@ mod tests {
         .increment(17);
         r.counter(
             "logpipe_events_total",
-            &[("filter", "error_count_5xx"), ("path", "C:\\tmp \"x\"\nnext")],
+            &[
+                ("filter", "error_count_5xx"),
+                ("path", "C:\\tmp \"x\"\nnext"),
+            ],
             "",
         )
         .increment(2);
@@ -924,7 +954,11 @@ mod tests {
         );
         r.counter("weir_output_sent_bytes_total", &[("output", "es")], "")
             .increment(1024);
-        r.describe("weir_queue_depth", Some(Unit::Seconds), "Unit not a suffix.");
+        r.describe(
+            "weir_queue_depth",
+            Some(Unit::Seconds),
+            "Unit not a suffix.",
+        );
         r.gauge("weir_queue_depth", &[], "").set(3.5);
         let om = Encoder::new().render(&r, Format::OpenMetrics);
         assert_eq!(
@@ -995,8 +1029,10 @@ mod tests {
         check::check(&om, check::Syntax::OpenMetrics).expect("well-formed");
 
         let r = Registry::new();
-        r.set_buckets("temp_celsius", vec![-10.0, 0.0]).expect("valid");
-        r.histogram("temp_celsius", &[], "Temperatures.").record(-20.0);
+        r.set_buckets("temp_celsius", vec![-10.0, 0.0])
+            .expect("valid");
+        r.histogram("temp_celsius", &[], "Temperatures.")
+            .record(-20.0);
         let om = Encoder::new().render(&r, Format::OpenMetrics);
         assert!(!om.contains("_sum"), "{om}");
         check::check(&om, check::Syntax::OpenMetrics).expect("well-formed");
@@ -1026,8 +1062,10 @@ mod tests {
     #[test]
     fn namespace_and_const_labels_apply_at_encode_time() {
         let r = Registry::new();
-        r.counter("events_total", &[("env", "dev")], "Events.").increment(1);
-        r.counter("events_total", &[("pipeline", "p")], "Events.").increment(2);
+        r.counter("events_total", &[("env", "dev")], "Events.")
+            .increment(1);
+        r.counter("events_total", &[("pipeline", "p")], "Events.")
+            .increment(2);
         let enc = Encoder::new()
             .namespace("my-app")
             .const_label("env", "prod")
@@ -1090,7 +1128,10 @@ mod tests {
                 Format::OpenMetrics => check::Syntax::OpenMetrics,
             };
             check::check(&out, syntax).expect("well-formed");
-            assert!(out.contains("s3_errors_total{bucket=\"__overflow__\"} 2\n"), "{out}");
+            assert!(
+                out.contains("s3_errors_total{bucket=\"__overflow__\"} 2\n"),
+                "{out}"
+            );
             assert!(
                 out.contains("weir_metric_series_overflow_total{metric=\"s3_errors_total\"} 2\n"),
                 "{out}"

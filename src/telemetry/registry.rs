@@ -128,7 +128,9 @@ pub struct MetricOptions {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum OptionsError {
     /// A bucket bound that cannot be an upper bound.
-    #[error("histogram `{metric}`: bucket bound {bound} is not a number an observation can be below")]
+    #[error(
+        "histogram `{metric}`: bucket bound {bound} is not a number an observation can be below"
+    )]
     InvalidBucket {
         /// The metric, as given.
         metric: String,
@@ -585,7 +587,8 @@ impl Family {
             let set = read(&self.set);
             if let Some(s) = set.series.get(&normalized) {
                 let s = s.clone();
-                let cache = matches!(labels, LabelsIn::Key(_)) && set.by_key.len() < set.alias_cap();
+                let cache =
+                    matches!(labels, LabelsIn::Key(_)) && set.by_key.len() < set.alias_cap();
                 drop(set);
                 if cache {
                     write(&self.set).alias(labels, &s);
@@ -1073,9 +1076,10 @@ impl Registry {
         internal: bool,
     ) -> Option<Arc<Series>> {
         let family = self.family(kind, name, internal)?;
-        let (series, newly_refused) = family.series(labels, self.config.max_label_value_bytes, || {
-            self.millis(Instant::now())
-        });
+        let (series, newly_refused) =
+            family.series(labels, self.config.max_label_value_bytes, || {
+                self.millis(Instant::now())
+            });
         if newly_refused && !family.internal {
             family
                 .overflow_counter
@@ -1134,8 +1138,11 @@ impl Registry {
                             "metric refused; it records nothing"
                         );
                     }
-                    self.internal_counter(REGISTRATIONS_REJECTED_METRIC, &[("reason", reason.as_str())])
-                        .increment(1);
+                    self.internal_counter(
+                        REGISTRATIONS_REJECTED_METRIC,
+                        &[("reason", reason.as_str())],
+                    )
+                    .increment(1);
                 }
                 None
             }
@@ -1304,14 +1311,23 @@ mod tests {
         )
         .increment(5);
         let out = text(&r);
-        assert!(out.contains(
-            "# HELP weir_component_received_events_total Events received.\n\
+        assert!(
+            out.contains(
+                "# HELP weir_component_received_events_total Events received.\n\
              # TYPE weir_component_received_events_total counter\n\
              weir_component_received_events_total{component=\"c\",pipeline=\"p\"} 10\n"
-        ), "{out}");
+            ),
+            "{out}"
+        );
         assert!(out.contains("weir_queue_depth 5.5\n"), "{out}");
-        assert!(out.contains("weir_batch_seconds_bucket{le=\"0.5\"} 1\n"), "{out}");
-        assert!(out.contains("weir_batch_seconds_bucket{le=\"0.25\"} 0\n"), "{out}");
+        assert!(
+            out.contains("weir_batch_seconds_bucket{le=\"0.5\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("weir_batch_seconds_bucket{le=\"0.25\"} 0\n"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -1413,7 +1429,10 @@ mod tests {
         r.counter("req_total", &[("path", "/u/0"), ("method", "GET")], "")
             .increment(1);
         let out = text(&r);
-        assert!(out.contains("req_total{method=\"GET\",path=\"/u/0\"} 2\n"), "{out}");
+        assert!(
+            out.contains("req_total{method=\"GET\",path=\"/u/0\"} 2\n"),
+            "{out}"
+        );
         assert!(
             out.contains("req_total{method=\"__overflow__\",path=\"__overflow__\"} 8\n"),
             "{out}"
@@ -1526,26 +1545,33 @@ mod tests {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum();
         assert_eq!(total, 2000);
-        assert!(out.contains("weir_metric_series_overflow_total{metric=\"race_total\"} 250\n"), "{out}");
+        assert!(
+            out.contains("weir_metric_series_overflow_total{metric=\"race_total\"} 250\n"),
+            "{out}"
+        );
     }
 
     #[test]
     fn histograms_are_cumulative_with_configured_buckets() {
         let r = Registry::new();
-        r.set_buckets("size_bytes", vec![100.0, 1000.0]).expect("valid");
+        r.set_buckets("size_bytes", vec![100.0, 1000.0])
+            .expect("valid");
         let h = r.histogram("size_bytes", &[], "Sizes.");
         h.record(50.0);
         h.record(100.0); // le is inclusive
         h.record(500.0);
         h.record_many(5000.0, 3);
         let out = text(&r);
-        assert!(out.contains(
-            "size_bytes_bucket{le=\"100\"} 2\n\
+        assert!(
+            out.contains(
+                "size_bytes_bucket{le=\"100\"} 2\n\
              size_bytes_bucket{le=\"1000\"} 3\n\
              size_bytes_bucket{le=\"+Inf\"} 6\n\
              size_bytes_sum 15650\n\
              size_bytes_count 6\n"
-        ), "{out}");
+            ),
+            "{out}"
+        );
     }
 
     #[test]
@@ -1569,9 +1595,12 @@ mod tests {
         // Same buckets again is fine.
         assert_eq!(r.set_buckets("h", DEFAULT_BUCKETS.to_vec()), Ok(()));
         // Only `+Inf` is a valid (if coarse) histogram.
-        r.set_buckets("only_inf", vec![f64::INFINITY]).expect("valid");
+        r.set_buckets("only_inf", vec![f64::INFINITY])
+            .expect("valid");
         r.histogram("only_inf", &[], "").record(3.0);
-        assert!(text(&r).contains("only_inf_bucket{le=\"+Inf\"} 1\nonly_inf_sum 3\nonly_inf_count 1\n"));
+        assert!(
+            text(&r).contains("only_inf_bucket{le=\"+Inf\"} 1\nonly_inf_sum 3\nonly_inf_count 1\n")
+        );
     }
 
     #[test]

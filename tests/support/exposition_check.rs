@@ -137,7 +137,10 @@ impl Checker {
         if opens_new {
             self.close_family(n)?;
             if !self.declared.insert(name.to_owned()) {
-                return err(n, format!("family {name} declared twice (split or duplicate)"));
+                return err(
+                    n,
+                    format!("family {name} declared twice (split or duplicate)"),
+                );
             }
             self.families.push(Family {
                 name: name.to_owned(),
@@ -177,7 +180,10 @@ impl Checker {
                     return err(n, "OpenMetrics metadata must start with TYPE");
                 }
                 if syntax == Syntax::Text && value == "counter" && !name.ends_with("_total") {
-                    return err(n, format!("text-format counter {name} must be named *_total"));
+                    return err(
+                        n,
+                        format!("text-format counter {name} must be named *_total"),
+                    );
                 }
                 family.kind = value.to_owned();
             }
@@ -214,7 +220,10 @@ impl Checker {
             return err(n, format!("sample {name} before any TYPE"));
         };
         if family.kind.is_empty() {
-            return err(n, format!("sample {name} in family {} without TYPE", family.name));
+            return err(
+                n,
+                format!("sample {name} in family {} without TYPE", family.name),
+            );
         }
         let fam = family.name.as_str();
         let suffix = name.strip_prefix(fam).map(str::to_owned);
@@ -230,7 +239,10 @@ impl Checker {
             _ => {
                 return err(
                     n,
-                    format!("sample {name} does not belong to {} family {fam}", family.kind),
+                    format!(
+                        "sample {name} does not belong to {} family {fam}",
+                        family.kind
+                    ),
                 )
             }
         }
@@ -246,7 +258,10 @@ impl Checker {
                 return err(n, format!("reserved label name {k}"));
             }
         }
-        let le = labels.iter().find(|(k, _)| k == "le").map(|(_, v)| v.clone());
+        let le = labels
+            .iter()
+            .find(|(k, _)| k == "le")
+            .map(|(_, v)| v.clone());
         let is_bucket = family.kind == "histogram" && suffix == "_bucket";
         if is_bucket != le.is_some() {
             return err(n, format!("`le` label on {name} is wrong"));
@@ -256,8 +271,11 @@ impl Checker {
         }
 
         // Duplicate series.
-        let mut key_labels: Vec<(String, String)> =
-            labels.iter().filter(|(_, v)| !v.is_empty()).cloned().collect();
+        let mut key_labels: Vec<(String, String)> = labels
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .cloned()
+            .collect();
         key_labels.sort();
         if !self.series_seen.insert((name.clone(), key_labels.clone())) {
             return err(n, format!("duplicate series {name}{key_labels:?}"));
@@ -265,26 +283,35 @@ impl Checker {
 
         // Interleaving: the samples of one series (labels without `le`) are
         // contiguous.
-        let series_labels: Vec<(String, String)> =
-            key_labels.iter().filter(|(k, _)| k != "le").cloned().collect();
+        let series_labels: Vec<(String, String)> = key_labels
+            .iter()
+            .filter(|(k, _)| k != "le")
+            .cloned()
+            .collect();
         let series_key = (fam.to_owned(), series_labels);
         if self.current_series.as_ref() != Some(&series_key) {
             if let Some(prev) = self.current_series.take() {
                 self.finished_series.insert(prev);
             }
             if self.finished_series.contains(&series_key) {
-                return err(n, format!("samples of {name}{:?} are interleaved", series_key.1));
+                return err(
+                    n,
+                    format!("samples of {name}{:?} are interleaved", series_key.1),
+                );
             }
             self.current_series = Some(series_key);
         }
 
         // Values.
-        if family.kind == "counter" && !(value >= 0.0) {
+        if family.kind == "counter" && (value.is_nan() || value < 0.0) {
             return err(n, format!("counter {name} has value {value}"));
         }
         if family.kind == "histogram" && (suffix == "_bucket" || suffix == "_count") {
-            if !(value >= 0.0) || value.fract() != 0.0 {
-                return err(n, format!("{name} must be a non-negative integer, got {value}"));
+            if value.is_nan() || value < 0.0 || value.fract() != 0.0 {
+                return err(
+                    n,
+                    format!("{name} must be a non-negative integer, got {value}"),
+                );
             }
             if syntax == Syntax::OpenMetrics {
                 let raw = line.rsplit(' ').next().unwrap_or_default();
@@ -295,7 +322,10 @@ impl Checker {
         }
         if let (Some(le), Syntax::OpenMetrics) = (&le, syntax) {
             if le != "+Inf" && !le.contains(['.', 'e']) {
-                return err(n, format!("le={le:?} is not canonical (OpenMetrics wants e.g. 1.0)"));
+                return err(
+                    n,
+                    format!("le={le:?} is not canonical (OpenMetrics wants e.g. 1.0)"),
+                );
             }
         }
         family.samples.push(Sample {
@@ -328,8 +358,12 @@ impl Checker {
         }
         let mut series: BTreeMap<Vec<(String, String)>, H> = BTreeMap::new();
         for s in &family.samples {
-            let mut labels: Vec<(String, String)> =
-                s.labels.iter().filter(|(k, _)| k != "le").cloned().collect();
+            let mut labels: Vec<(String, String)> = s
+                .labels
+                .iter()
+                .filter(|(k, _)| k != "le")
+                .cloned()
+                .collect();
             labels.sort();
             let h = series.entry(labels).or_default();
             let suffix = &s.name[family.name.len()..];
@@ -363,7 +397,7 @@ impl Checker {
                 return err(n, format!("{what}: last bucket is not +Inf"));
             }
             for w in h.buckets.windows(2) {
-                if !(w[0].0 < w[1].0) {
+                if w[0].0 >= w[1].0 || w[0].0.is_nan() || w[1].0.is_nan() {
                     return err(n, format!("{what}: le values not strictly ascending"));
                 }
                 if w[0].1 > w[1].1 {
@@ -528,7 +562,10 @@ fn parse_sample(n: usize, line: &str, syntax: Syntax) -> Result<ParsedSample, St
         return err(n, "no space before value");
     };
     if value.contains(' ') {
-        return err(n, "timestamp or extra tokens after the value (weir never emits them)");
+        return err(
+            n,
+            "timestamp or extra tokens after the value (weir never emits them)",
+        );
     }
     let Some(v) = parse_float(value) else {
         return err(n, format!("invalid value {value:?}"));
@@ -580,7 +617,8 @@ mod self_tests {
         assert!(check(no_eof, Syntax::OpenMetrics).is_err());
         let counter_name = "# TYPE a counter\na 1\n";
         assert!(check(counter_name, Syntax::Text).is_err());
-        let om_le = "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_count 1\n# EOF\n";
+        let om_le =
+            "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_count 1\n# EOF\n";
         assert!(check(om_le, Syntax::OpenMetrics).is_err());
         let tab_escape = "# TYPE a gauge\na{x=\"\\t\"} 1\n";
         assert!(check(tab_escape, Syntax::Text).is_err());
