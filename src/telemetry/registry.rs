@@ -847,8 +847,7 @@ impl Registry {
     /// Each call resolves the labels (read locks, allocation for the normalised
     /// label set); keep the handle when recording repeatedly with the same labels.
     pub fn counter(&self, name: &str, labels: &[(&str, &str)], help: &str) -> Counter {
-        self.set_help(name, help);
-        match self.register(Kind::Counter, name, LabelsIn::Slice(labels), false) {
+        match self.register(Kind::Counter, name, LabelsIn::Slice(labels), help, false) {
             Some(s) => Counter::from_arc(s),
             None => Counter::noop(),
         }
@@ -856,8 +855,7 @@ impl Registry {
 
     /// A gauge handle; see [`Registry::counter`].
     pub fn gauge(&self, name: &str, labels: &[(&str, &str)], help: &str) -> Gauge {
-        self.set_help(name, help);
-        match self.register(Kind::Gauge, name, LabelsIn::Slice(labels), false) {
+        match self.register(Kind::Gauge, name, LabelsIn::Slice(labels), help, false) {
             Some(s) => Gauge::from_arc(s),
             None => Gauge::noop(),
         }
@@ -867,8 +865,7 @@ impl Registry {
     /// ([`Registry::set_buckets`]) or the registry default. See
     /// [`Registry::counter`].
     pub fn histogram(&self, name: &str, labels: &[(&str, &str)], help: &str) -> Histogram {
-        self.set_help(name, help);
-        match self.register(Kind::Histogram, name, LabelsIn::Slice(labels), false) {
+        match self.register(Kind::Histogram, name, LabelsIn::Slice(labels), help, false) {
             Some(s) => Histogram::from_arc(s),
             None => Histogram::noop(),
         }
@@ -878,7 +875,10 @@ impl Registry {
     /// The unit is exposed as OpenMetrics `# UNIT` when the name ends in
     /// `_<unit>`, as OpenMetrics requires; names are never changed to fit.
     pub fn describe(&self, name: &str, unit: Option<Unit>, help: &str) {
-        let key = options_key(name);
+        self.describe_key(options_key(name), unit, help);
+    }
+
+    fn describe_key(&self, key: String, unit: Option<Unit>, help: &str) {
         let mut state = write(&self.state);
         let bound = self.config.max_families.saturating_mul(2);
         if !state.descriptions.contains_key(&key) && state.descriptions.len() >= bound {
@@ -893,22 +893,21 @@ impl Registry {
         }
     }
 
-    /// [`Registry::describe`] without a unit, cheap when nothing changes (the
-    /// direct API passes the help text on every call).
-    fn set_help(&self, name: &str, help: &str) {
+    /// Sets a family's HELP text unless it already reads `help`: the direct API
+    /// passes the text on every call, so the common case is one read-locked
+    /// comparison, without allocating.
+    fn ensure_help(&self, family: &Family, help: &str) {
         if help.is_empty() {
             return;
         }
-        let key = options_key(name);
-        if read(&self.state)
+        let current = read(&self.state)
             .descriptions
-            .get(&key)
+            .get(&family.key)
             .and_then(|d| d.help.as_deref())
-            == Some(help)
-        {
-            return;
+            == Some(help);
+        if !current {
+            self.describe_key(family.key.clone(), None, help);
         }
-        self.describe(name, None, help);
     }
 
     /// Sets per-metric options (see [`MetricOptions`]); fields left `None` keep
@@ -1073,14 +1072,19 @@ impl Registry {
         kind: Kind,
         name: &str,
         labels: LabelsIn<'_>,
+        help: &str,
         internal: bool,
     ) -> Option<Arc<Series>> {
         let family = self.family(kind, name, internal)?;
+        self.ensure_help(&family, help);
         let (series, newly_refused) =
             family.series(labels, self.config.max_label_value_bytes, || {
                 self.millis(Instant::now())
             });
-        if newly_refused && !family.internal {
+        // Never from an internal registration: counting overflow registers into
+        // the overflow counter, which must not recurse into itself (even when a
+        // user metric squats on its name and is the family overflowing).
+        if newly_refused && !internal && !family.internal {
             family
                 .overflow_counter
                 .get_or_init(|| {
@@ -1093,7 +1097,7 @@ impl Registry {
     }
 
     fn internal_counter(&self, name: &str, labels: &[(&str, &str)]) -> Counter {
-        match self.register(Kind::Counter, name, LabelsIn::Slice(labels), true) {
+        match self.register(Kind::Counter, name, LabelsIn::Slice(labels), "", true) {
             Some(s) => Counter::from_arc(s),
             None => Counter::noop(),
         }
@@ -1163,7 +1167,12 @@ impl Registry {
         if exposed.iter().any(|n| state.reserved.contains(n)) {
             return Err(Rejection::NameConflict);
         }
-        let key = stem(canonical).to_owned();
+        // Same key as `options_key(raw name)`: a counter's canonical name is
+        // already stemmed (stemming again would turn `x_total_total` into `x`).
+        let key = match kind {
+            Kind::Counter => canonical.to_owned(),
+            _ => stem(canonical).to_owned(),
+        };
         let options = state.options.get(&key);
         let buckets = options
             .and_then(|o| o.buckets.as_ref())
@@ -1233,21 +1242,21 @@ impl Recorder for Registry {
     }
 
     fn register_counter(&self, key: &Key, _metadata: &Metadata<'_>) -> Counter {
-        match self.register(Kind::Counter, key.name(), LabelsIn::Key(key), false) {
+        match self.register(Kind::Counter, key.name(), LabelsIn::Key(key), "", false) {
             Some(s) => Counter::from_arc(s),
             None => Counter::noop(),
         }
     }
 
     fn register_gauge(&self, key: &Key, _metadata: &Metadata<'_>) -> Gauge {
-        match self.register(Kind::Gauge, key.name(), LabelsIn::Key(key), false) {
+        match self.register(Kind::Gauge, key.name(), LabelsIn::Key(key), "", false) {
             Some(s) => Gauge::from_arc(s),
             None => Gauge::noop(),
         }
     }
 
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
-        match self.register(Kind::Histogram, key.name(), LabelsIn::Key(key), false) {
+        match self.register(Kind::Histogram, key.name(), LabelsIn::Key(key), "", false) {
             Some(s) => Histogram::from_arc(s),
             None => Histogram::noop(),
         }
@@ -1328,6 +1337,31 @@ mod tests {
             out.contains("weir_batch_seconds_bucket{le=\"0.25\"} 0\n"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn help_and_options_follow_the_name_whatever_its_total_suffixes() {
+        let r = Registry::new();
+        r.describe("jobs_total_total", None, "Doubly suffixed.");
+        r.set_max_series("jobs_total_total", 1);
+        r.counter("jobs_total_total", &[("k", "a")], "")
+            .increment(1);
+        r.counter("jobs_total_total", &[("k", "b")], "")
+            .increment(1);
+        let out = text(&r);
+        assert!(
+            out.contains("# HELP jobs_total_total Doubly suffixed.\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("jobs_total_total{k=\"__overflow__\"} 1\n"),
+            "{out}"
+        );
+        // Help passed on every direct-API call is stored once and can change.
+        r.gauge("g", &[], "First.").set(1.0);
+        r.gauge("g", &[], "First.").set(1.0);
+        r.gauge("g", &[], "Second.").set(1.0);
+        assert!(text(&r).contains("# HELP g Second.\n"));
     }
 
     #[test]
@@ -1659,6 +1693,22 @@ mod tests {
         r.sweep_at(t0 + Duration::from_secs(5));
         let (series, aliases, _, _) = r.family_sizes(Kind::Gauge, "temp").expect("family");
         assert_eq!((series, aliases), (0, 0));
+    }
+
+    #[test]
+    fn a_user_metric_named_like_the_overflow_counter_cannot_deadlock() {
+        let r = Registry::new();
+        r.set_max_series(SERIES_OVERFLOW_METRIC, 1);
+        for m in ["a", "b", "c"] {
+            r.counter(SERIES_OVERFLOW_METRIC, &[("metric", m)], "")
+                .increment(1);
+        }
+        r.set_max_series("other_total", 1);
+        for v in ["x", "y", "z"] {
+            r.counter("other_total", &[("k", v)], "").increment(1);
+        }
+        let out = text(&r);
+        assert!(out.contains("other_total{k=\"__overflow__\"} 2\n"), "{out}");
     }
 
     #[test]
