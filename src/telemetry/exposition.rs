@@ -543,15 +543,18 @@ impl Encoder {
                 }
             }
 
-            // Sample base name: the family name, except that an OpenMetrics
-            // counter family `x` has samples `x_total`.
             let base: &str = family_name;
             for s in &series {
                 self.series_labels(s, &mut labels);
                 match kind {
                     Kind::Counter => {
                         let total = s.counter_value();
-                        push_sample_name(out, base, "", format == Format::OpenMetrics);
+                        // The text family is already `x_total`; an OpenMetrics
+                        // counter family `x` has samples `x_total`.
+                        out.push_str(base);
+                        if format == Format::OpenMetrics {
+                            out.push_str("_total");
+                        }
                         push_labels(out, &labels, None);
                         out.push(' ');
                         push_u64(out, total);
@@ -638,16 +641,6 @@ impl Encoder {
             }
             buf.push_str(&c.rendered);
         }
-    }
-}
-
-/// Appends a sample name: `base`, plus `_total` for an OpenMetrics counter
-/// (the text-format family name already ends in `_total`).
-fn push_sample_name(out: &mut String, base: &str, suffix: &str, add_total: bool) {
-    out.push_str(base);
-    out.push_str(suffix);
-    if add_total {
-        out.push_str("_total");
     }
 }
 
