@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
@@ -216,31 +215,18 @@ fn test_pipelines(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn metrics_renderer() -> anyhow::Result<api::Renderer> {
-    let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
-    let upkeep = handle.clone();
-    std::thread::Builder::new()
-        .name("weir-metrics-upkeep".into())
-        .spawn(move || loop {
-            std::thread::sleep(Duration::from_secs(5));
-            upkeep.run_upkeep();
-        })?;
-    Ok(Arc::new(move |_accept: Option<&str>| {
-        (
-            "text/plain; version=0.0.4; charset=utf-8".to_owned(),
-            handle.render(),
-        )
-    }))
+/// Makes weir's registry the global metrics recorder and returns the
+/// `/metrics` renderer (Prometheus text, or OpenMetrics when asked for).
+fn metrics_renderer() -> api::Renderer {
+    let registry = weir::telemetry::install();
+    Arc::new(move |accept: Option<&str>| {
+        let format = weir::telemetry::negotiate(accept);
+        (format.content_type().to_owned(), registry.render(format))
+    })
 }
 
 async fn run(specs: Vec<PipelineSpec>) -> ExitCode {
-    let render = match metrics_renderer() {
-        Ok(r) => r,
-        Err(e) => {
-            error!(error = %e, "cannot start metrics");
-            return ExitCode::FAILURE;
-        }
-    };
+    let render = metrics_renderer();
     let shutdown = CancellationToken::new();
     let api_shutdown = CancellationToken::new();
     let settings = specs
