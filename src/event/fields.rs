@@ -340,7 +340,10 @@ mod tests {
         }
         let mut merged = small.clone();
         merged.merge(big.clone());
-        let keys: Vec<_> = merged.iter().map(|(k, _)| String::from_utf8_lossy(k).into_owned()).collect();
+        let keys: Vec<_> = merged
+            .iter()
+            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+            .collect();
         assert_eq!(keys, ["source", "a", "x", "b"]);
         assert_eq!(merged.get("x"), Some(&Value::Int(9)));
         let mut other_way = big;
