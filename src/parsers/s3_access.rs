@@ -895,3 +895,662 @@ fn show(text: &[u8]) -> String {
         None => s.into_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Path;
+    use proptest::prelude::*;
+
+    /// The sample records of `shared/formats/s3-access-log.md`, §3.
+    const SAMPLE_1: &str = r#"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be amzn-s3-demo-bucket1 [06/Feb/2019:00:00:38 +0000] 192.0.2.3 79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be 3E57427F3EXAMPLE REST.GET.VERSIONING - "GET /amzn-s3-demo-bucket1?versioning HTTP/1.1" 200 - 113 - 7 - "-" "S3Console/0.4" - s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234= SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader amzn-s3-demo-bucket1.s3.us-west-1.amazonaws.com TLSV1.2 arn:aws:s3:us-west-1:123456789012:accesspoint/example-AP Yes us-east-1"#;
+    const SAMPLE_2: &str = r#"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be amzn-s3-demo-bucket1 [06/Feb/2019:00:00:38 +0000] 192.0.2.3 79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be 891CE47D2EXAMPLE REST.GET.LOGGING_STATUS - "GET /amzn-s3-demo-bucket1?logging HTTP/1.1" 200 - 242 - 11 - "-" "S3Console/0.4" - 9vKBE6vMhrNiWHZmb2L0mXOcqPGzQOI5XLnCtZNPxev+Hf+7tpT6sxDwDty4LHBUOZJG96N1234= SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader amzn-s3-demo-bucket1.s3.us-west-1.amazonaws.com TLSV1.2 - - us-east-1"#;
+    const SAMPLE_3: &str = r#"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be awsexamplebucket1 [06/Feb/2019:00:00:38 +0000] 192.0.2.3 79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be A1206F460EXAMPLE REST.GET.BUCKETPOLICY - "GET /awsexamplebucket1?policy HTTP/1.1" 404 NoSuchBucketPolicy 297 - 38 - "-" "S3Console/0.4" - BNaBsXZQQDbssi6xMBdBU2sLt+Yf5kZDmeBUP35sFoKa3sLLeMC78iwEIWxs99CRUrbS4n11234= SigV2 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader awsexamplebucket1.s3.us-west-1.amazonaws.com TLSV1.1"#;
+    const SAMPLE_4: &str = r#"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be awsexamplebucket1 [06/Feb/2019:00:01:57 +0000] 192.0.2.3 79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be DD6CC733AEXAMPLE REST.PUT.OBJECT s3-dg.pdf "PUT /awsexamplebucket1/s3-dg.pdf HTTP/1.1" 200 - - 4406583 41754 28 "-" "S3Console/0.4" - 10S62Zv81kBW7BB6SX4XJ48o6kpcl6LPwEoizZQQxJd5qDSCTLX0TgS37kYUBKQW3+bPdrg1234= SigV4 ECDHE-RSA-AES128-SHA AuthHeader awsexamplebucket1.s3.us-west-1.amazonaws.com TLSV1.1"#;
+    const SAMPLE_5: &str = r#"36c1f05b76016b78528454e6e0c60e2b7ff7aa20c0a5e4c748276e5b0a2debd2 jsoriano-s3-test [10/Sep/2019:15:11:07 +0000] 89.160.20.156 arn:aws:iam::123456:user/test@elastic.co 8CD7A4A71E2E5C9E BATCH.DELETE.OBJECT jolokia-war-1.5.0.war - 204 - - 344017 - - - - - IeDW5I3wefFxU8iHOcAzi5qr+O+1bdRlcQ0AO2WGjFh7JwYM6qCoKq+1TrUshrXMlBxPFtg97Vk= SigV4 ECDHE-RSA-AES128-SHA AuthHeader s3.eu-central-1.amazonaws.com TLSv1.2"#;
+
+    const OWNER: &str = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be";
+
+    fn parse_with(line: &str, options: S3AccessOptions) -> Result<Parsed, ParseError> {
+        let mut out = Vec::new();
+        S3AccessParser::new(options).parse(
+            &Bytes::copy_from_slice(line.as_bytes()),
+            &Event::from_text(""),
+            &mut out,
+        )?;
+        assert_eq!(out.len(), 1, "one record per line");
+        Ok(out.remove(0))
+    }
+
+    fn parse(line: &str) -> Parsed {
+        match parse_with(line, S3AccessOptions::default()) {
+            Ok(p) => p,
+            Err(e) => panic!("{line}\n{e}"),
+        }
+    }
+
+    fn error(line: &str) -> String {
+        match parse_with(line, S3AccessOptions::default()) {
+            Ok(p) => panic!("{line} should fail, parsed as {:?}", p.value),
+            Err(e) => e.reason,
+        }
+    }
+
+    fn get<'a>(p: &'a Parsed, path: &str) -> Option<&'a Value> {
+        p.value.as_object()?.get_path(&Path::parse(path).ok()?)
+    }
+
+    fn s(text: &str) -> Value {
+        Value::from(text)
+    }
+
+    /// Asserts `path: value` pairs (`None`: the field must be absent).
+    fn check(p: &Parsed, expected: &[(&str, Option<Value>)]) {
+        for (path, value) in expected {
+            assert_eq!(get(p, path), value.as_ref(), "{path}");
+        }
+    }
+
+    #[test]
+    fn sample_1_every_field() {
+        let p = parse(SAMPLE_1);
+        assert_eq!(
+            p.timestamp.map(|t| t.to_rfc3339()),
+            Some("2019-02-06T00:00:38+00:00".to_owned())
+        );
+        let a = "aws.s3access.";
+        let f = |k: &str| format!("{a}{k}");
+        check(
+            &p,
+            &[
+                (&f("bucket_owner"), Some(s(OWNER))),
+                (&f("bucket"), Some(s("amzn-s3-demo-bucket1"))),
+                (&f("remote_ip"), Some(s("192.0.2.3"))),
+                (&f("requester"), Some(s(OWNER))),
+                (&f("request_id"), Some(s("3E57427F3EXAMPLE"))),
+                (&f("operation"), Some(s("REST.GET.VERSIONING"))),
+                (&f("key"), None),
+                (
+                    &f("request_uri"),
+                    Some(s("GET /amzn-s3-demo-bucket1?versioning HTTP/1.1")),
+                ),
+                (&f("http_status"), Some(Value::Int(200))),
+                (&f("error_code"), None),
+                (&f("bytes_sent"), Some(Value::Int(113))),
+                (&f("object_size"), None),
+                (&f("total_time"), Some(Value::Int(7))),
+                (&f("turn_around_time"), None),
+                (&f("referrer"), None),
+                (&f("user_agent"), Some(s("S3Console/0.4"))),
+                (&f("version_id"), None),
+                (
+                    &f("host_id"),
+                    Some(s("s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234=")),
+                ),
+                (&f("signature_version"), Some(s("SigV4"))),
+                (&f("cipher_suite"), Some(s("ECDHE-RSA-AES128-GCM-SHA256"))),
+                (&f("authentication_type"), Some(s("AuthHeader"))),
+                (
+                    &f("host_header"),
+                    Some(s("amzn-s3-demo-bucket1.s3.us-west-1.amazonaws.com")),
+                ),
+                (&f("tls_version"), Some(s("TLSV1.2"))),
+                (
+                    &f("access_point_arn"),
+                    Some(s("arn:aws:s3:us-west-1:123456789012:accesspoint/example-AP")),
+                ),
+                (&f("aclrequired"), Some(Value::Bool(true))),
+                (&f("source_region"), Some(s("us-east-1"))),
+                (&f("extra_fields"), None),
+                // ECS
+                ("source.address", Some(s("192.0.2.3"))),
+                ("source.ip", Some(s("192.0.2.3"))),
+                ("source.user.id", Some(s(OWNER))),
+                ("event.id", Some(s("3E57427F3EXAMPLE"))),
+                ("event.action", Some(s("REST.GET.VERSIONING"))),
+                ("event.code", None),
+                ("event.outcome", Some(s("success"))),
+                ("event.duration", Some(Value::Int(7_000_000))),
+                ("http.request.method", Some(s("GET"))),
+                ("http.request.referrer", None),
+                ("http.response.status_code", Some(Value::Int(200))),
+                ("http.response.body.bytes", Some(Value::Int(113))),
+                ("http.version", Some(s("1.1"))),
+                ("url.original", Some(s("/amzn-s3-demo-bucket1?versioning"))),
+                ("url.path", Some(s("/amzn-s3-demo-bucket1"))),
+                ("url.query", Some(s("versioning"))),
+                ("url.extension", None),
+                ("user_agent.original", Some(s("S3Console/0.4"))),
+                ("tls.cipher", Some(s("ECDHE-RSA-AES128-GCM-SHA256"))),
+                ("tls.version", Some(s("1.2"))),
+                ("tls.version_protocol", Some(s("tls"))),
+                ("cloud.provider", Some(s("aws"))),
+                ("cloud.region", Some(s("us-west-1"))),
+                ("related.ip", Some(Value::Array(vec![s("192.0.2.3")]))),
+                // Bucket owner and requester are the same user: listed once.
+                ("related.user", Some(Value::Array(vec![s(OWNER)]))),
+            ],
+        );
+    }
+
+    #[test]
+    fn sample_2_absent_access_point_and_acl() {
+        let p = parse(SAMPLE_2);
+        check(
+            &p,
+            &[
+                ("aws.s3access.operation", Some(s("REST.GET.LOGGING_STATUS"))),
+                ("aws.s3access.bytes_sent", Some(Value::Int(242))),
+                ("aws.s3access.total_time", Some(Value::Int(11))),
+                ("aws.s3access.access_point_arn", None),
+                ("aws.s3access.aclrequired", None),
+                ("aws.s3access.source_region", Some(s("us-east-1"))),
+                ("url.query", Some(s("logging"))),
+            ],
+        );
+    }
+
+    #[test]
+    fn sample_3_error_code_and_24_fields() {
+        let p = parse(SAMPLE_3);
+        check(
+            &p,
+            &[
+                ("aws.s3access.http_status", Some(Value::Int(404))),
+                ("aws.s3access.error_code", Some(s("NoSuchBucketPolicy"))),
+                ("aws.s3access.bytes_sent", Some(Value::Int(297))),
+                ("aws.s3access.total_time", Some(Value::Int(38))),
+                ("aws.s3access.signature_version", Some(s("SigV2"))),
+                ("aws.s3access.tls_version", Some(s("TLSV1.1"))),
+                ("aws.s3access.access_point_arn", None),
+                ("aws.s3access.source_region", None),
+                ("event.code", Some(s("NoSuchBucketPolicy"))),
+                ("event.outcome", Some(s("failure"))),
+                ("http.response.status_code", Some(Value::Int(404))),
+                ("tls.version", Some(s("1.1"))),
+            ],
+        );
+    }
+
+    #[test]
+    fn sample_4_put_object() {
+        let p = parse(SAMPLE_4);
+        assert_eq!(
+            p.timestamp.map(|t| t.to_rfc3339()),
+            Some("2019-02-06T00:01:57+00:00".to_owned())
+        );
+        check(
+            &p,
+            &[
+                ("aws.s3access.key", Some(s("s3-dg.pdf"))),
+                ("aws.s3access.bytes_sent", None),
+                ("aws.s3access.object_size", Some(Value::Int(4406583))),
+                ("aws.s3access.total_time", Some(Value::Int(41754))),
+                ("aws.s3access.turn_around_time", Some(Value::Int(28))),
+                // `-` in Bytes Sent means zero bytes.
+                ("http.response.body.bytes", Some(Value::Int(0))),
+                ("http.request.method", Some(s("PUT"))),
+                ("url.original", Some(s("/awsexamplebucket1/s3-dg.pdf"))),
+                ("url.path", Some(s("/awsexamplebucket1/s3-dg.pdf"))),
+                ("url.extension", Some(s("pdf"))),
+                ("url.query", None),
+                ("event.duration", Some(Value::Int(41_754_000_000))),
+                ("tls.cipher", Some(s("ECDHE-RSA-AES128-SHA"))),
+            ],
+        );
+    }
+
+    #[test]
+    fn sample_5_bare_dashes_for_quoted_fields() {
+        let p = parse(SAMPLE_5);
+        check(
+            &p,
+            &[
+                ("aws.s3access.bucket", Some(s("jsoriano-s3-test"))),
+                ("aws.s3access.remote_ip", Some(s("89.160.20.156"))),
+                (
+                    "aws.s3access.requester",
+                    Some(s("arn:aws:iam::123456:user/test@elastic.co")),
+                ),
+                ("aws.s3access.operation", Some(s("BATCH.DELETE.OBJECT"))),
+                ("aws.s3access.key", Some(s("jolokia-war-1.5.0.war"))),
+                ("aws.s3access.request_uri", None),
+                ("aws.s3access.http_status", Some(Value::Int(204))),
+                ("aws.s3access.bytes_sent", None),
+                ("aws.s3access.object_size", Some(Value::Int(344017))),
+                ("aws.s3access.total_time", None),
+                ("aws.s3access.turn_around_time", None),
+                ("aws.s3access.referrer", None),
+                ("aws.s3access.user_agent", None),
+                ("aws.s3access.version_id", None),
+                ("aws.s3access.tls_version", Some(s("TLSv1.2"))),
+                ("aws.s3access.access_point_arn", None),
+                ("aws.s3access.aclrequired", None),
+                ("aws.s3access.source_region", None),
+                ("http.request", None),
+                ("url", None),
+                ("user_agent", None),
+                ("event.duration", None),
+                ("http.response.body.bytes", Some(Value::Int(0))),
+                ("cloud.region", Some(s("eu-central-1"))),
+                ("tls.version", Some(s("1.2"))),
+                (
+                    "related.user",
+                    Some(Value::Array(vec![
+                        s("36c1f05b76016b78528454e6e0c60e2b7ff7aa20c0a5e4c748276e5b0a2debd2"),
+                        s("arn:aws:iam::123456:user/test@elastic.co"),
+                    ])),
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn strings_are_slices_of_the_input() {
+        let input = Bytes::from_static(SAMPLE_1.as_bytes());
+        let r = parse_record(&input).unwrap();
+        let range = input.as_ptr() as usize..input.as_ptr() as usize + input.len();
+        for v in [&r.bucket, &r.request_uri, &r.user_agent, &r.source_region] {
+            let v = v.as_ref().unwrap();
+            assert!(range.contains(&(v.as_ptr() as usize)), "{v:?} was copied");
+        }
+    }
+
+    /// The oldest lines (18 fields) up to today's (27) parse, and fields AWS
+    /// appends later are kept in order.
+    #[test]
+    fn short_and_long_lines() {
+        let fields: Vec<&str> = SAMPLE_1.split(' ').collect();
+        // SAMPLE_1 has 27 fields; the time takes two words, the request URI three.
+        assert_eq!(fields.len(), 30);
+        for n in 18..=27 {
+            let line = fields[..n + 3].join(" ");
+            let p = parse(&line);
+            let region = get(&p, "aws.s3access.source_region").cloned();
+            assert_eq!(region, (n == 27).then(|| s("us-east-1")), "{n} fields");
+        }
+        let p = parse(&format!("{SAMPLE_1} NewField - \"quoted future\""));
+        assert_eq!(
+            get(&p, "aws.s3access.extra_fields"),
+            Some(&Value::Array(vec![
+                s("NewField"),
+                s("-"),
+                s("quoted future")
+            ]))
+        );
+        assert_eq!(
+            get(&p, "aws.s3access.source_region"),
+            Some(&s("us-east-1"))
+        );
+    }
+
+    #[test]
+    fn too_short_lines_name_the_missing_field() {
+        let fields: Vec<&str> = SAMPLE_1.split(' ').collect();
+        let line = fields[..20].join(" ");
+        assert_eq!(
+            error(&line),
+            "field 18 (version ID): missing: the record ends after 17 fields; S3 access log records have at least 18"
+        );
+        assert!(error("owner").starts_with("field 2 (bucket): missing"));
+        assert!(error("").starts_with("empty record"));
+        assert!(error("   \r\n").starts_with("empty record"));
+    }
+
+    #[test]
+    fn errors_name_field_and_value() {
+        let bad_status = SAMPLE_1.replace(" 200 ", " abc ");
+        assert_eq!(
+            error(&bad_status),
+            "field 10 (http status): expected a number or `-`, found `abc`"
+        );
+        let bad_bytes = SAMPLE_1.replace(" 113 ", " -1 ");
+        assert_eq!(
+            error(&bad_bytes),
+            "field 12 (bytes sent): expected a number or `-`, found `-1`"
+        );
+        let huge = SAMPLE_1.replace(" 113 ", " 99999999999999999999 ");
+        assert!(error(&huge).starts_with("field 12 (bytes sent)"));
+        let bad_ip = SAMPLE_1.replace("192.0.2.3", "not-an-ip");
+        assert_eq!(
+            error(&bad_ip),
+            "field 4 (remote IP): expected an IP address or `-`, found `not-an-ip`"
+        );
+        let bad_time = SAMPLE_1.replace("06/Feb/2019", "06/Fev/2019");
+        assert_eq!(
+            error(&bad_time),
+            "field 3 (time): expected a time like `[06/Feb/2019:00:00:38 +0000]`, found `[06/Fev/2019:00:00:38 +0000]`"
+        );
+        let no_bracket = SAMPLE_1.replace("[06/Feb/2019:00:00:38 +0000]", "06/Feb/2019:00:00:38");
+        assert!(error(&no_bracket).starts_with("field 3 (time): expected `[dd/Mon/yyyy:HH:MM:SS +zzzz]`"));
+        let unclosed = SAMPLE_1.replace("+0000]", "+0000");
+        assert!(error(&unclosed).contains("never closed"));
+        let glued = SAMPLE_1.replace("+0000] ", "+0000]x ");
+        assert!(error(&glued).starts_with("field 3 (time): expected a space"));
+        let open_quote = SAMPLE_1.replace("\"S3Console/0.4\"", "\"S3Console/0.4");
+        assert!(error(&open_quote).starts_with("field 17 (user agent): a quoted value is never closed"));
+        let impossible = SAMPLE_1.replace("06/Feb/2019", "30/Feb/2019");
+        assert!(error(&impossible).starts_with("field 3 (time)"));
+    }
+
+    #[test]
+    fn quoted_values_with_spaces_and_escapes() {
+        let ua = "aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64.amzn.2 prompt/off command/s3.cp";
+        let line = SAMPLE_1.replace("\"S3Console/0.4\"", &format!("\"{ua}\""));
+        let p = parse(&line);
+        assert_eq!(get(&p, "user_agent.original"), Some(&s(ua)));
+        assert_eq!(get(&p, "aws.s3access.version_id"), None);
+
+        let line = SAMPLE_1.replace("\"S3Console/0.4\"", r#""say \"hi\" \\o/""#);
+        let p = parse(&line);
+        assert_eq!(get(&p, "user_agent.original"), Some(&s(r#"say "hi" \o/"#)));
+
+        // An unescaped quote inside a value is kept when no space follows it.
+        let line = SAMPLE_1.replace("\"S3Console/0.4\"", r#""a"b c""#);
+        assert_eq!(get(&parse(&line), "user_agent.original"), Some(&s(r#"a"b c"#)));
+
+        // Quoted `"-"` and bare `-` are both absent; a real referer is kept.
+        let line = SAMPLE_1.replace("\"-\"", "\"http://www.example.com/webservices\"");
+        let p = parse(&line);
+        assert_eq!(
+            get(&p, "http.request.referrer"),
+            Some(&s("http://www.example.com/webservices"))
+        );
+        assert_eq!(
+            get(&p, "aws.s3access.referrer"),
+            Some(&s("http://www.example.com/webservices"))
+        );
+        let line = SAMPLE_1.replace("\"-\"", "-");
+        assert_eq!(get(&parse(&line), "aws.s3access.referrer"), None);
+    }
+
+    #[test]
+    fn request_uri_with_custom_query_and_no_protocol() {
+        let line = SAMPLE_4.replace(
+            "\"PUT /awsexamplebucket1/s3-dg.pdf HTTP/1.1\"",
+            "\"GET /awsexamplebucket1/photos/2019/08/puppy.jpg?x-user=johndoe HTTP/1.1\"",
+        );
+        let p = parse(&line);
+        check(
+            &p,
+            &[
+                ("url.path", Some(s("/awsexamplebucket1/photos/2019/08/puppy.jpg"))),
+                ("url.query", Some(s("x-user=johndoe"))),
+                ("url.extension", Some(s("jpg"))),
+            ],
+        );
+        let line = SAMPLE_4.replace(" HTTP/1.1\"", "\"");
+        let p = parse(&line);
+        check(
+            &p,
+            &[
+                ("http.request.method", Some(s("PUT"))),
+                ("url.original", Some(s("/awsexamplebucket1/s3-dg.pdf"))),
+                ("http.version", None),
+            ],
+        );
+    }
+
+    #[test]
+    fn keys_stay_encoded_unless_asked() {
+        let line = SAMPLE_4.replace(" s3-dg.pdf ", " Screen+Shot+2019-09-09+at+9.08.44+AM%2C1.png ");
+        let p = parse(&line);
+        assert_eq!(
+            get(&p, "aws.s3access.key"),
+            Some(&s("Screen+Shot+2019-09-09+at+9.08.44+AM%2C1.png"))
+        );
+        let p = parse_with(&line, S3AccessOptions { decode_key: true }).unwrap();
+        assert_eq!(
+            get(&p, "aws.s3access.key"),
+            Some(&s("Screen Shot 2019-09-09 at 9.08.44 AM,1.png"))
+        );
+        assert_eq!(percent_decode(&Bytes::from_static(b"a%zz%4")), "a%zz%4");
+    }
+
+    #[test]
+    fn copy_operation_get_side() {
+        let line = SAMPLE_4.replace("REST.PUT.OBJECT", "REST.COPY.OBJECT_GET");
+        let p = parse(&line);
+        assert_eq!(get(&p, "event.action"), Some(&s("REST.COPY.OBJECT_GET")));
+    }
+
+    #[test]
+    fn requesters_of_every_kind() {
+        for requester in [
+            "arn:aws:sts::123456789012:assumed-role/Role/session",
+            "svc:delivery.logs.amazonaws.com",
+            "AmazonS3",
+        ] {
+            let line = SAMPLE_1.replace(&format!(" {OWNER} 3E57"), &format!(" {requester} 3E57"));
+            let p = parse(&line);
+            assert_eq!(get(&p, "aws.s3access.requester"), Some(&s(requester)));
+        }
+        let line = SAMPLE_1.replace(&format!(" {OWNER} 3E57"), " - 3E57");
+        let p = parse(&line);
+        assert_eq!(get(&p, "aws.s3access.requester"), None);
+        assert_eq!(get(&p, "source.user"), None);
+    }
+
+    #[test]
+    fn details() {
+        // Line terminators, IPv6 and dashed remote IPs, time zones.
+        let p = parse(&format!("{SAMPLE_1}\r\n"));
+        assert_eq!(get(&p, "aws.s3access.source_region"), Some(&s("us-east-1")));
+        let p = parse(&SAMPLE_1.replace("192.0.2.3", "2001:db8::1"));
+        assert_eq!(get(&p, "source.ip"), Some(&s("2001:db8::1")));
+        let p = parse(&SAMPLE_1.replace("192.0.2.3", "-"));
+        assert_eq!(get(&p, "source"), Some(&Value::Object({
+            let mut f = Fields::new();
+            let mut u = Fields::new();
+            u.insert("id", s(OWNER));
+            f.insert("user", Value::Object(u));
+            f
+        })));
+        let p = parse(&SAMPLE_1.replace("+0000]", "-0130]"));
+        assert_eq!(
+            p.timestamp.map(|t| t.to_rfc3339()),
+            Some("2019-02-06T01:30:38+00:00".to_owned())
+        );
+        // Host headers: legacy global endpoints name no region.
+        for (host, region) in [
+            ("bucket.s3.dualstack.eu-west-1.amazonaws.com", Some("eu-west-1")),
+            ("my.s3.bucket.s3.us-gov-west-1.amazonaws.com", Some("us-gov-west-1")),
+            ("s3.amazonaws.com", None),
+            ("bucket.s3-website-us-east-1.amazonaws.com", None),
+        ] {
+            let got = region_of_host(&Bytes::copy_from_slice(host.as_bytes()));
+            assert_eq!(got.as_deref(), region.map(str::as_bytes), "{host}");
+        }
+        assert!(split_tls_version(&Bytes::from_static(b"TLSv1.3")).is_some());
+        assert!(split_tls_version(&Bytes::from_static(b"weird")).is_none());
+        // Extra spaces between fields do not shift them.
+        let p = parse(&SAMPLE_1.replace(" 200 ", "  200  "));
+        assert_eq!(get(&p, "aws.s3access.http_status"), Some(&Value::Int(200)));
+    }
+
+    #[test]
+    fn options_are_checked() {
+        use crate::config::{from_node, yaml};
+        let node = yaml::parse("decode_key: true").unwrap();
+        assert!(from_node::<S3AccessOptions>(&node).unwrap().decode_key);
+        let node = yaml::parse("decode: true").unwrap();
+        let e = from_node::<S3AccessOptions>(&node).unwrap_err();
+        assert!(e.message.contains("unknown field"), "{e}");
+        let parser = crate::parsers::registry::build("s3_access", &yaml::parse("{}").unwrap());
+        assert!(parser.is_ok());
+    }
+
+    // Property tests: a generated record renders to a line that parses back
+    // to the same record; no input panics.
+
+    fn bare() -> impl Strategy<Value = Option<Bytes>> {
+        prop::option::of("[!-~]{1,24}".prop_filter("not -", |s| s != "-"))
+            .prop_map(|o| o.map(Bytes::from))
+    }
+
+    fn quoted() -> impl Strategy<Value = Option<Bytes>> {
+        prop::option::of("[ -~]{0,40}".prop_filter("not -", |s| s != "-"))
+            .prop_map(|o| o.map(Bytes::from))
+    }
+
+    fn number() -> impl Strategy<Value = Option<i64>> {
+        prop::option::of(prop_oneof![0..1000i64, 0..i64::MAX])
+    }
+
+    fn render_bare(v: &Option<Bytes>) -> String {
+        v.as_ref()
+            .map_or("-".to_owned(), |b| String::from_utf8_lossy(b).into_owned())
+    }
+
+    fn render_quoted(v: &Option<Bytes>, bare_dash: bool) -> String {
+        match v {
+            None if bare_dash => "-".to_owned(),
+            None => "\"-\"".to_owned(),
+            Some(b) => {
+                let text = String::from_utf8_lossy(b);
+                format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+            }
+        }
+    }
+
+    fn render_number(v: Option<i64>) -> String {
+        v.map_or("-".to_owned(), |n| n.to_string())
+    }
+
+    fn record() -> impl Strategy<Value = (S3Record, String)> {
+        let head = (
+            prop::option::of("[0-9a-f]{64}").prop_map(|o| o.map(Bytes::from)),
+            bare(),
+            0i64..4_102_444_800,
+            prop::option::of(any::<IpAddr>()),
+            bare(),
+            bare(),
+            bare(),
+            bare(),
+            quoted(),
+            number(),
+            bare(),
+        );
+        let middle = (
+            number(),
+            number(),
+            number(),
+            number(),
+            quoted(),
+            quoted(),
+            bare(),
+            any::<bool>(),
+            -(14 * 60)..(14 * 60i64),
+        );
+        let tail = (
+            prop::collection::vec(bare(), 9),
+            0usize..=9,
+            prop::collection::vec("[a-zA-Z0-9=+/._:-]{1,12}", 0..3),
+        );
+        (head, middle, tail).prop_map(|(h, m, t)| {
+            let (owner, bucket, secs, ip, requester, request_id, operation, key, uri, status, error_code) = h;
+            let (bytes_sent, object_size, total, turn, referrer, user_agent, version_id, bare_dash, offset_min) = m;
+            let (mut trailing, present, extra) = t;
+            let extra = if present == 9 { extra } else { Vec::new() };
+            for v in trailing.iter_mut().skip(present) {
+                *v = None;
+            }
+            let time = DateTime::from_timestamp(secs, 0).unwrap();
+            let local = time + chrono::Duration::minutes(offset_min);
+            let sign = if offset_min < 0 { '-' } else { '+' };
+            let time_text = format!(
+                "[{} {sign}{:02}{:02}]",
+                local.format("%d/%b/%Y:%H:%M:%S"),
+                offset_min.abs() / 60,
+                offset_min.abs() % 60
+            );
+            let remote_ip = ip.map(|ip| Bytes::from(ip.to_string()));
+            let mut words = vec![
+                render_bare(&owner),
+                render_bare(&bucket),
+                time_text,
+                render_bare(&remote_ip),
+                render_bare(&requester),
+                render_bare(&request_id),
+                render_bare(&operation),
+                render_bare(&key),
+                render_quoted(&uri, bare_dash),
+                render_number(status),
+                render_bare(&error_code),
+                render_number(bytes_sent),
+                render_number(object_size),
+                render_number(total),
+                render_number(turn),
+                render_quoted(&referrer, bare_dash),
+                render_quoted(&user_agent, bare_dash),
+                render_bare(&version_id),
+            ];
+            words.extend(trailing.iter().take(present).map(render_bare));
+            words.extend(extra.iter().cloned());
+            let record = S3Record {
+                bucket_owner: owner,
+                bucket,
+                time,
+                remote_ip,
+                requester,
+                request_id,
+                operation,
+                key,
+                request_uri: uri,
+                http_status: status,
+                error_code,
+                bytes_sent,
+                object_size,
+                total_time: total,
+                turn_around_time: turn,
+                referrer,
+                user_agent,
+                version_id,
+                host_id: trailing[0].clone(),
+                signature_version: trailing[1].clone(),
+                cipher_suite: trailing[2].clone(),
+                authentication_type: trailing[3].clone(),
+                host_header: trailing[4].clone(),
+                tls_version: trailing[5].clone(),
+                access_point_arn: trailing[6].clone(),
+                acl_required: trailing[7].clone(),
+                source_region: trailing[8].clone(),
+                extra_fields: extra.into_iter().map(Bytes::from).collect(),
+            };
+            (record, words.join(" "))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn rendered_records_parse_back((record, line) in record()) {
+            let parsed = parse_record(&Bytes::from(line.clone()));
+            prop_assert_eq!(parsed.as_ref(), Ok(&record), "{}", line);
+            // Building the fields never fails either.
+            let fields = record.into_fields(true);
+            prop_assert!(fields.get("aws").is_some());
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let _ = parse_with(&String::from_utf8_lossy(&bytes), S3AccessOptions { decode_key: true });
+            let _ = parse_record(&Bytes::from(bytes));
+        }
+
+        #[test]
+        fn damaged_lines_never_panic(
+            cut in 0usize..SAMPLE_1.len(),
+            at in 0usize..SAMPLE_1.len(),
+            byte in prop::sample::select(vec![b' ', b'"', b'[', b']', b'\\', b'-', b'x', b'0', 0xff]),
+        ) {
+            let mut line = SAMPLE_1.as_bytes()[..cut].to_vec();
+            if at < line.len() {
+                line[at] = byte;
+            }
+            let input = Bytes::from(line);
+            if let Ok(r) = parse_record(&input) {
+                let _ = r.into_fields(true);
+            }
+        }
+    }
+}
