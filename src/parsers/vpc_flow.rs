@@ -934,3 +934,608 @@ const PROTOCOLS: [&str; 256] = {
     }
     t
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{from_node, yaml};
+    use crate::event::Path;
+    use proptest::prelude::*;
+
+    const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+    /// The S3 text file sample of `shared/formats/vpc-flow-log.md`, §7.
+    const V2: [&str; 6] = [
+        "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK",
+        "2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 20 4249 1418530010 1418530070 REJECT OK",
+        "2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - NODATA",
+        "2 123456789010 eni-11111111aaaaaaaaa - - - - - - - 1431280876 1431280934 - SKIPDATA",
+        "2 123456789010 eni-1235b8ca123456789 203.0.113.12 172.31.16.139 0 0 1 4 336 1432917027 1432917142 ACCEPT OK",
+        "2 123456789010 eni-1235b8ca123456789 2001:db8:1234:a100:8d6e:3477:df66:f105 2001:db8:1234:a102:3304:8879:34cf:4071 34892 22 6 54 8855 1477913708 1477913820 ACCEPT OK",
+    ];
+    const V3_FORMAT: &str = "version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr srcport dstport pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status";
+    const V3: [&str; 2] = [
+        "3 vpc-abcdefab012345678 subnet-aaaaaaaa012345678 i-01234567890123456 eni-1235b8ca123456789 123456789010 IPv4 52.213.180.42 10.0.0.62 43416 5001 52.213.180.42 10.0.0.62 6 568 8 1566848875 1566848933 ACCEPT 2 OK",
+        // Double space, exactly as in the AWS documentation.
+        "3 vpc-abcdefab012345678 subnet-aaaaaaaa012345678 i-01234567890123456 eni-1235b8ca123456789 123456789010 IPv4 10.0.0.62 52.213.180.42 5001 43638  10.0.0.62 52.213.180.42 6 967 14 1566933133 1566933193 ACCEPT 19 OK",
+    ];
+    const V5_FORMAT: &str = "version srcaddr dstaddr srcport dstport protocol start end type packets bytes account-id vpc-id subnet-id instance-id interface-id region az-id sublocation-type sublocation-id action tcp-flags pkt-srcaddr pkt-dstaddr pkt-src-aws-service pkt-dst-aws-service traffic-path flow-direction log-status";
+    const V5: [&str; 2] = [
+        "5 52.95.128.179 10.0.0.71 80 34210 6 1616729292 1616729349 IPv4 14 15044 123456789012 vpc-abcdefab012345678 subnet-aaaaaaaa012345678 i-0c50d5961bcb2d47b eni-1235b8ca123456789 ap-southeast-2 apse2-az3 - - ACCEPT 19 52.95.128.179 10.0.0.71 S3 - - ingress OK",
+        "5 10.0.0.71 52.95.128.179 34210 80 6 1616729292 1616729349 IPv4 7 471 123456789012 vpc-abcdefab012345678 subnet-aaaaaaaa012345678 i-0c50d5961bcb2d47b eni-1235b8ca123456789 ap-southeast-2 apse2-az3 - - ACCEPT 3 10.0.0.71 52.95.128.179 - S3 8 egress OK",
+    ];
+    const NAT_FORMAT: &str = "instance-id interface-id srcaddr dstaddr pkt-srcaddr pkt-dstaddr";
+    const NAT: &str = "- eni-1235b8ca123456789 10.0.1.5 10.0.0.220 10.0.1.5 203.0.113.5";
+
+    fn parser(options: &str) -> VpcFlowParser {
+        let node = yaml::parse(options).unwrap();
+        VpcFlowParser::new(from_node(&node).unwrap())
+    }
+
+    fn event(header: Option<&str>) -> Event {
+        let mut e = Event::from_text("");
+        e.meta.header = header.map(|h| Bytes::copy_from_slice(h.as_bytes()));
+        e
+    }
+
+    fn run(p: &VpcFlowParser, line: &str, header: Option<&str>) -> Result<Vec<Parsed>, ParseError> {
+        let mut out = Vec::new();
+        p.parse(&Bytes::copy_from_slice(line.as_bytes()), &event(header), &mut out)?;
+        Ok(out)
+    }
+
+    fn one(p: &VpcFlowParser, line: &str, header: Option<&str>) -> Parsed {
+        match run(p, line, header) {
+            Ok(mut out) if out.len() == 1 => out.remove(0),
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    fn error(p: &VpcFlowParser, line: &str) -> String {
+        match run(p, line, None) {
+            Err(e) => e.reason,
+            Ok(out) => panic!("{line} should fail: {out:?}"),
+        }
+    }
+
+    fn get<'a>(p: &'a Parsed, path: &str) -> Option<&'a Value> {
+        p.value.as_object()?.get_path(&Path::parse(path).ok()?)
+    }
+
+    fn s(text: &str) -> Value {
+        Value::from(text)
+    }
+
+    fn ts(secs: i64) -> Value {
+        Value::Timestamp(DateTime::from_timestamp(secs, 0).unwrap())
+    }
+
+    fn strs(items: &[&str]) -> Value {
+        Value::Array(items.iter().map(|i| s(i)).collect())
+    }
+
+    fn check(p: &Parsed, expected: &[(&str, Option<Value>)]) {
+        for (path, value) in expected {
+            assert_eq!(get(p, path), value.as_ref(), "{path} in {:?}", p.value);
+        }
+    }
+
+    #[test]
+    fn default_v2_record_every_field() {
+        let p = one(&VpcFlowParser::default(), V2[0], None);
+        assert_eq!(p.timestamp, DateTime::from_timestamp(1418530010, 0));
+        check(
+            &p,
+            &[
+                ("aws.vpcflow.version", Some(Value::Int(2))),
+                ("aws.vpcflow.account_id", Some(s("123456789010"))),
+                ("aws.vpcflow.interface_id", Some(s("eni-1235b8ca123456789"))),
+                ("aws.vpcflow.srcaddr", Some(s("172.31.16.139"))),
+                ("aws.vpcflow.dstaddr", Some(s("172.31.16.21"))),
+                ("aws.vpcflow.srcport", Some(Value::Int(20641))),
+                ("aws.vpcflow.dstport", Some(Value::Int(22))),
+                ("aws.vpcflow.protocol", Some(Value::Int(6))),
+                ("aws.vpcflow.packets", Some(Value::Int(20))),
+                ("aws.vpcflow.bytes", Some(Value::Int(4249))),
+                ("aws.vpcflow.start", Some(Value::Int(1418530010))),
+                ("aws.vpcflow.end", Some(Value::Int(1418530070))),
+                ("aws.vpcflow.action", Some(s("ACCEPT"))),
+                ("aws.vpcflow.log_status", Some(s("OK"))),
+                ("source.address", Some(s("172.31.16.139"))),
+                ("source.ip", Some(s("172.31.16.139"))),
+                ("source.port", Some(Value::Int(20641))),
+                ("source.packets", Some(Value::Int(20))),
+                ("source.bytes", Some(Value::Int(4249))),
+                ("destination.address", Some(s("172.31.16.21"))),
+                ("destination.ip", Some(s("172.31.16.21"))),
+                ("destination.port", Some(Value::Int(22))),
+                ("network.type", Some(s("ipv4"))),
+                ("network.iana_number", Some(s("6"))),
+                ("network.transport", Some(s("tcp"))),
+                ("network.packets", Some(Value::Int(20))),
+                ("network.bytes", Some(Value::Int(4249))),
+                ("event.start", Some(ts(1418530010))),
+                ("event.end", Some(ts(1418530070))),
+                ("event.action", Some(s("accept"))),
+                ("event.outcome", Some(s("success"))),
+                ("event.type", Some(strs(&["connection", "allowed"]))),
+                ("cloud.provider", Some(s("aws"))),
+                ("cloud.account.id", Some(s("123456789010"))),
+                ("related.ip", Some(strs(&["172.31.16.139", "172.31.16.21"]))),
+            ],
+        );
+    }
+
+    #[test]
+    fn s3_file_with_header() {
+        let p = VpcFlowParser::default();
+        // The header line itself yields nothing, with or without meta.
+        assert!(run(&p, HEADER, None).unwrap().is_empty());
+        assert!(run(&p, HEADER, Some(HEADER)).unwrap().is_empty());
+        assert!(run(&p, &format!("{HEADER}\r\n"), Some(HEADER)).unwrap().is_empty());
+        let parsed: Vec<Parsed> = V2.iter().map(|l| one(&p, l, Some(HEADER))).collect();
+
+        check(
+            &parsed[1],
+            &[
+                ("event.outcome", Some(s("failure"))),
+                ("event.action", Some(s("reject"))),
+                ("event.type", Some(strs(&["connection", "denied"]))),
+                ("destination.port", Some(Value::Int(3389))),
+            ],
+        );
+        for (p, eni, status) in [
+            (&parsed[2], "eni-1235b8ca123456789", "NODATA"),
+            (&parsed[3], "eni-11111111aaaaaaaaa", "SKIPDATA"),
+        ] {
+            check(
+                p,
+                &[
+                    ("aws.vpcflow.version", Some(Value::Int(2))),
+                    ("aws.vpcflow.account_id", Some(s("123456789010"))),
+                    ("aws.vpcflow.interface_id", Some(s(eni))),
+                    ("aws.vpcflow.start", Some(Value::Int(1431280876))),
+                    ("aws.vpcflow.end", Some(Value::Int(1431280934))),
+                    ("aws.vpcflow.log_status", Some(s(status))),
+                    ("aws.vpcflow.srcaddr", None),
+                    ("aws.vpcflow.dstaddr", None),
+                    ("aws.vpcflow.srcport", None),
+                    ("aws.vpcflow.dstport", None),
+                    ("aws.vpcflow.protocol", None),
+                    ("aws.vpcflow.packets", None),
+                    ("aws.vpcflow.bytes", None),
+                    ("aws.vpcflow.action", None),
+                    ("source", None),
+                    ("destination", None),
+                    ("network", None),
+                    ("related", None),
+                    ("event.outcome", Some(s("unknown"))),
+                    ("event.type", None),
+                    ("event.start", Some(ts(1431280876))),
+                ],
+            );
+        }
+        check(
+            &parsed[4],
+            &[
+                ("network.transport", Some(s("icmp"))),
+                ("network.iana_number", Some(s("1"))),
+                ("source.port", Some(Value::Int(0))),
+            ],
+        );
+        check(
+            &parsed[5],
+            &[
+                (
+                    "source.ip",
+                    Some(s("2001:db8:1234:a100:8d6e:3477:df66:f105")),
+                ),
+                (
+                    "destination.ip",
+                    Some(s("2001:db8:1234:a102:3304:8879:34cf:4071")),
+                ),
+                ("network.type", Some(s("ipv6"))),
+            ],
+        );
+    }
+
+    #[test]
+    fn custom_v3_format_with_double_space() {
+        let p = parser(&format!("fields: \"{V3_FORMAT}\""));
+        let first = one(&p, V3[0], None);
+        check(
+            &first,
+            &[
+                ("aws.vpcflow.version", Some(Value::Int(3))),
+                ("aws.vpcflow.vpc_id", Some(s("vpc-abcdefab012345678"))),
+                ("aws.vpcflow.subnet_id", Some(s("subnet-aaaaaaaa012345678"))),
+                ("aws.vpcflow.instance_id", Some(s("i-01234567890123456"))),
+                ("aws.vpcflow.type", Some(s("IPv4"))),
+                ("aws.vpcflow.bytes", Some(Value::Int(568))),
+                ("aws.vpcflow.packets", Some(Value::Int(8))),
+                ("aws.vpcflow.tcp_flags", Some(Value::Int(2))),
+                ("aws.vpcflow.tcp_flags_array", Some(strs(&["syn"]))),
+                ("aws.vpcflow.pkt_srcaddr", Some(s("52.213.180.42"))),
+                ("cloud.instance.id", Some(s("i-01234567890123456"))),
+            ],
+        );
+        let second = one(&p, V3[1], None);
+        check(
+            &second,
+            &[
+                ("aws.vpcflow.dstport", Some(Value::Int(43638))),
+                ("aws.vpcflow.pkt_srcaddr", Some(s("10.0.0.62"))),
+                ("aws.vpcflow.bytes", Some(Value::Int(967))),
+                ("aws.vpcflow.packets", Some(Value::Int(14))),
+                ("aws.vpcflow.tcp_flags", Some(Value::Int(19))),
+                ("aws.vpcflow.tcp_flags_array", Some(strs(&["fin", "syn", "ack"]))),
+                ("aws.vpcflow.log_status", Some(s("OK"))),
+            ],
+        );
+        // The same lines under their header, with no `fields` option.
+        let from_header = one(&VpcFlowParser::default(), V3[1], Some(V3_FORMAT));
+        assert_eq!(from_header, second);
+    }
+
+    #[test]
+    fn custom_v5_format() {
+        let p = parser(&format!("fields: \"{V5_FORMAT}\""));
+        let first = one(&p, V5[0], None);
+        check(
+            &first,
+            &[
+                ("aws.vpcflow.version", Some(Value::Int(5))),
+                ("aws.vpcflow.srcaddr", Some(s("52.95.128.179"))),
+                ("aws.vpcflow.dstaddr", Some(s("10.0.0.71"))),
+                ("aws.vpcflow.srcport", Some(Value::Int(80))),
+                ("aws.vpcflow.dstport", Some(Value::Int(34210))),
+                ("aws.vpcflow.protocol", Some(Value::Int(6))),
+                ("aws.vpcflow.start", Some(Value::Int(1616729292))),
+                ("aws.vpcflow.end", Some(Value::Int(1616729349))),
+                ("aws.vpcflow.type", Some(s("IPv4"))),
+                ("aws.vpcflow.packets", Some(Value::Int(14))),
+                ("aws.vpcflow.bytes", Some(Value::Int(15044))),
+                ("aws.vpcflow.account_id", Some(s("123456789012"))),
+                ("aws.vpcflow.region", Some(s("ap-southeast-2"))),
+                ("aws.vpcflow.az_id", Some(s("apse2-az3"))),
+                ("aws.vpcflow.sublocation_type", None),
+                ("aws.vpcflow.sublocation_id", None),
+                ("aws.vpcflow.action", Some(s("ACCEPT"))),
+                ("aws.vpcflow.tcp_flags", Some(Value::Int(19))),
+                ("aws.vpcflow.pkt_src_aws_service", Some(s("S3"))),
+                ("aws.vpcflow.pkt_dst_aws_service", None),
+                ("aws.vpcflow.traffic_path", None),
+                ("aws.vpcflow.flow_direction", Some(s("ingress"))),
+                ("aws.vpcflow.log_status", Some(s("OK"))),
+                ("cloud.region", Some(s("ap-southeast-2"))),
+                ("cloud.availability_zone", Some(s("apse2-az3"))),
+                ("network.direction", Some(s("ingress"))),
+                ("event.start", Some(ts(1616729292))),
+            ],
+        );
+        assert_eq!(first.timestamp, DateTime::from_timestamp(1616729292, 0));
+        let second = one(&p, V5[1], None);
+        check(
+            &second,
+            &[
+                ("aws.vpcflow.traffic_path", Some(Value::Int(8))),
+                ("aws.vpcflow.pkt_dst_aws_service", Some(s("S3"))),
+                ("aws.vpcflow.tcp_flags_array", Some(strs(&["fin", "syn"]))),
+                ("network.direction", Some(s("egress"))),
+            ],
+        );
+    }
+
+    #[test]
+    fn nat_gateway_custom_format() {
+        let p = parser(&format!("fields: '{NAT_FORMAT}'"));
+        let r = one(&p, NAT, None);
+        check(
+            &r,
+            &[
+                ("aws.vpcflow.instance_id", None),
+                ("aws.vpcflow.interface_id", Some(s("eni-1235b8ca123456789"))),
+                ("aws.vpcflow.srcaddr", Some(s("10.0.1.5"))),
+                ("aws.vpcflow.dstaddr", Some(s("10.0.0.220"))),
+                ("aws.vpcflow.pkt_srcaddr", Some(s("10.0.1.5"))),
+                ("aws.vpcflow.pkt_dstaddr", Some(s("203.0.113.5"))),
+                ("cloud.instance", None),
+                ("related.ip", Some(strs(&["10.0.1.5", "10.0.0.220", "203.0.113.5"]))),
+            ],
+        );
+        // No start: the event keeps its ingestion time.
+        assert_eq!(r.timestamp, None);
+    }
+
+    #[test]
+    fn field_order_sources() {
+        // `${…}` and underscores are accepted in `fields`.
+        let p = parser("fields: '${srcaddr} ${dst_addr_unknown} ${log_status}'");
+        let r = one(&p, "10.0.0.1 x OK", None);
+        check(
+            &r,
+            &[
+                ("aws.vpcflow.srcaddr", Some(s("10.0.0.1"))),
+                ("aws.vpcflow.dst_addr_unknown", Some(s("x"))),
+                ("aws.vpcflow.log_status", Some(s("OK"))),
+            ],
+        );
+        // A header wins over the option; a "header" that is a record does not.
+        let p = parser(&format!("fields: '{NAT_FORMAT}'"));
+        let r = one(&p, V2[0], Some(HEADER));
+        assert_eq!(get(&r, "aws.vpcflow.version"), Some(&Value::Int(2)));
+        let r = one(&p, NAT, Some(V2[0]));
+        assert_eq!(get(&r, "aws.vpcflow.pkt_dstaddr"), Some(&s("203.0.113.5")));
+        // Unknown (newer) names in a header are kept as strings.
+        let header = "version interface-id encryption-status resource-id";
+        let r = one(&VpcFlowParser::default(), "9 eni-1 2 vpc-0abc", Some(header));
+        check(
+            &r,
+            &[
+                ("aws.vpcflow.encryption_status", Some(s("2"))),
+                ("aws.vpcflow.resource_id", Some(s("vpc-0abc"))),
+            ],
+        );
+        // A record of words looking like names is no header.
+        let p = parser("fields: 'flow-direction region'");
+        let r = one(&p, "ingress us-east-1", None);
+        assert_eq!(get(&r, "network.direction"), Some(&s("ingress")));
+        // A repeated name in a header: the first one counts.
+        let r = one(&VpcFlowParser::default(), "2 3", Some("version version"));
+        assert_eq!(get(&r, "aws.vpcflow.version"), Some(&Value::Int(2)));
+    }
+
+    #[test]
+    fn transit_gateway_and_ecs_fields() {
+        let header = "version resource-type account-id tgw-id srcaddr dstaddr protocol packets-lost-no-route tcp-flags";
+        let r = one(
+            &VpcFlowParser::default(),
+            "6 TransitGateway 123456789012 tgw-0123 10.0.0.1 10.0.1.1 17 3 24",
+            Some(header),
+        );
+        check(
+            &r,
+            &[
+                ("aws.vpcflow.resource_type", Some(s("TransitGateway"))),
+                ("aws.vpcflow.tgw_id", Some(s("tgw-0123"))),
+                ("aws.vpcflow.packets_lost_no_route", Some(Value::Int(3))),
+                ("aws.vpcflow.tcp_flags_array", Some(strs(&["psh", "ack"]))),
+                ("network.transport", Some(s("udp"))),
+            ],
+        );
+        let header = "version ecs-cluster-arn ecs-cluster-name ecs-container-instance-arn ecs-container-instance-id ecs-container-id ecs-second-container-id ecs-service-name ecs-task-definition-arn ecs-task-arn ecs-task-id reject-reason action";
+        let line = "7 arn:aws:ecs:us-east-1:1:cluster/c c arn:aws:ecs:us-east-1:1:container-instance/c/x x cid1 cid2 svc arn:td arn:task tid BPA REJECT";
+        let r = one(&VpcFlowParser::default(), line, Some(header));
+        check(
+            &r,
+            &[
+                ("orchestrator.cluster.id", Some(s("arn:aws:ecs:us-east-1:1:cluster/c"))),
+                ("orchestrator.cluster.name", Some(s("c"))),
+                ("orchestrator.type", Some(s("ecs"))),
+                (
+                    "orchestrator.resource.name",
+                    Some(s("arn:aws:ecs:us-east-1:1:container-instance/c/x")),
+                ),
+                ("orchestrator.resource.type", Some(s("container"))),
+                ("orchestrator.resource.id", Some(s("x"))),
+                ("container.id", Some(s("cid1"))),
+                ("service.name", Some(s("svc"))),
+                ("aws.vpcflow.ecs_second_container_id", Some(s("cid2"))),
+                ("aws.vpcflow.ecs_task_id", Some(s("tid"))),
+                ("aws.vpcflow.reject_reason", Some(s("BPA"))),
+                ("event.reason", Some(s("BPA"))),
+                ("event.outcome", Some(s("failure"))),
+            ],
+        );
+    }
+
+    #[test]
+    fn modes() {
+        let ecs = one(&parser("mode: ecs"), V2[0], None);
+        check(
+            &ecs,
+            &[
+                ("aws.vpcflow.version", Some(Value::Int(2))),
+                ("aws.vpcflow.interface_id", Some(s("eni-1235b8ca123456789"))),
+                ("aws.vpcflow.log_status", Some(s("OK"))),
+                ("aws.vpcflow.srcaddr", None),
+                ("aws.vpcflow.account_id", None),
+                ("aws.vpcflow.start", None),
+                ("aws.vpcflow.action", None),
+                ("source.ip", Some(s("172.31.16.139"))),
+                ("event.outcome", Some(s("success"))),
+            ],
+        );
+        let original = one(&parser("mode: original"), V2[0], None);
+        assert_eq!(original.value.as_object().map(Fields::len), Some(1));
+        assert_eq!(get(&original, "aws.vpcflow.srcaddr"), Some(&s("172.31.16.139")));
+        assert_eq!(original.timestamp, DateTime::from_timestamp(1418530010, 0));
+    }
+
+    #[test]
+    fn errors_name_field_and_value() {
+        let p = VpcFlowParser::default();
+        assert_eq!(
+            error(&p, &V2[0].replace(" 20641 ", " abc ")),
+            "field 6 (srcport): expected a number or `-`, found `abc`"
+        );
+        assert_eq!(
+            error(&p, &V2[0].replace("172.31.16.21", "172.31.16.x")),
+            "field 5 (dstaddr): expected an IP address or `-`, found `172.31.16.x`"
+        );
+        assert_eq!(
+            error(&p, &V2[0].replace(" OK", "")),
+            "expected 14 fields (the default version 2 format), found 13"
+        );
+        assert_eq!(
+            error(&p, &format!("{} extra", V2[0])),
+            "expected 14 fields (the default version 2 format), found 15"
+        );
+        assert_eq!(
+            error(&parser("fields: 'version srcport'"), "2"),
+            "expected 2 fields (the `fields` option), found 1"
+        );
+        let mut out = Vec::new();
+        let e = p
+            .parse(
+                &Bytes::from_static(b"1 2"),
+                &event(Some("version srcport dstport")),
+                &mut out,
+            )
+            .unwrap_err();
+        assert_eq!(e.reason, "expected 3 fields (the file's header line), found 2");
+        assert_eq!(
+            error(&p, &V2[0].replace("1418530010", "99999999999999999")),
+            "field 11 (start): expected a Unix time in seconds or `-`, found `99999999999999999`"
+        );
+        assert!(error(&p, "").starts_with("empty record"));
+        assert!(error(&p, " \r\n").starts_with("empty record"));
+    }
+
+    #[test]
+    fn details() {
+        let p = VpcFlowParser::default();
+        // `unknown` account, tabs, trailing CR LF.
+        let line = V2[0].replace("123456789010", "unknown").replace(' ', "\t");
+        let r = one(&p, &format!("{line}\r\n"), None);
+        assert_eq!(get(&r, "cloud.account.id"), Some(&s("unknown")));
+        assert_eq!(get(&r, "aws.vpcflow.log_status"), Some(&s("OK")));
+        // Values are slices of the input.
+        let input = Bytes::from_static(V2[0].as_bytes());
+        let mut out = Vec::new();
+        p.parse(&input, &event(None), &mut out).unwrap();
+        let eni = get(&out[0], "aws.vpcflow.interface_id").and_then(Value::as_bytes).unwrap();
+        let range = input.as_ptr() as usize..input.as_ptr() as usize + input.len();
+        assert!(range.contains(&(eni.as_ptr() as usize)));
+        // Protocol names.
+        for (n, name) in [(0, Some("hopopt")), (6, Some("tcp")), (17, Some("udp")), (58, Some("ipv6-icmp")),
+            (47, Some("gre")), (50, Some("esp")), (132, Some("sctp")), (61, None), (200, None), (255, None), (256, None)]
+        {
+            assert_eq!(protocol_name(n), name, "{n}");
+        }
+        let r = one(&p, &V2[0].replace(" 6 20 ", " 253 20 "), None);
+        assert_eq!(get(&r, "network.transport"), None);
+        assert_eq!(get(&r, "network.iana_number"), Some(&s("253")));
+        assert_eq!(tcp_flags(0), Value::Array(vec![]));
+        assert_eq!(tcp_flags(18), strs(&["syn", "ack"]));
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let err = |text: &str| {
+            let node = yaml::parse(text).unwrap();
+            from_node::<VpcFlowOptions>(&node).unwrap_err()
+        };
+        let e = err("fields: 'version version'");
+        assert!(e.message.contains("listed twice"), "{e}");
+        assert!(e.loc.is_some_and(|l| l.line == 1), "{e:?}");
+        assert!(err("fields: 'version a.b'").message.contains("invalid field name `a.b`"));
+        assert!(err("fields: ''").message.contains("names no field"));
+        assert!(err("field: 'version'").message.contains("unknown field"));
+        assert!(err("mode: both").message.contains("unknown variant"));
+        let node = yaml::parse("{}").unwrap();
+        assert!(crate::parsers::registry::build("vpc_flow", &node).is_ok());
+    }
+
+    // Property tests.
+
+    fn value_for(kind: Kind) -> BoxedStrategy<Option<String>> {
+        let v = match kind {
+            Kind::Int => (0..i64::MAX).prop_map(|n| n.to_string()).boxed(),
+            Kind::Ip => any::<IpAddr>().prop_map(|ip| ip.to_string()).boxed(),
+            Kind::Str => "[!-~]{1,20}".prop_filter("not -", |s| s != "-").boxed(),
+        };
+        prop::option::of(v).boxed()
+    }
+
+    /// A random custom format (known and unknown names, any order) and a
+    /// record in it, with random runs of blanks between the fields.
+    fn format_and_record() -> impl Strategy<Value = (Vec<String>, Vec<Option<String>>, Vec<&'static str>)> {
+        let names = prop::sample::subsequence(
+            KNOWN.iter().map(|k| k.name.to_owned()).collect::<Vec<_>>(),
+            1..KNOWN.len(),
+        )
+        .prop_shuffle();
+        (names, prop::collection::vec("new-[a-z]{1,8}", 0..2))
+            .prop_map(|(mut names, extra)| {
+                for e in extra {
+                    if !names.contains(&e) {
+                        names.push(e);
+                    }
+                }
+                names
+            })
+            .prop_flat_map(|names| {
+                let values: Vec<_> = names
+                    .iter()
+                    .map(|n| value_for(known(n.as_bytes()).map_or(Kind::Str, |k| k.kind)))
+                    .collect();
+                let gaps = prop::collection::vec(prop::sample::select(vec![" ", "  ", "\t", " \t "]), names.len());
+                (Just(names), values, gaps)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn rendered_records_parse_back((names, values, gaps) in format_and_record()) {
+            let mut line = String::new();
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    line.push_str(gaps[i]);
+                }
+                line.push_str(v.as_deref().unwrap_or("-"));
+            }
+            let p = VpcFlowParser::new(VpcFlowOptions {
+                fields: Some(FieldList(Schema::from_config(&names.join(" ")).unwrap())),
+                mode: Mode::EcsAndOriginal,
+            });
+            let result = run(&p, &line, None);
+            // `start`/`end` beyond chrono's range are refused; all else parses.
+            let too_late = names.iter().zip(&values).any(|(n, v)| {
+                (n == "start" || n == "end")
+                    && v.as_ref().is_some_and(|v| v.parse::<i64>().ok().and_then(|s| DateTime::from_timestamp(s, 0)).is_none())
+            });
+            if too_late {
+                prop_assert!(result.is_err());
+                return Ok(());
+            }
+            let out = result.map_err(|e| TestCaseError::fail(format!("{line}: {e}")))?;
+            if is_header(line.as_bytes()) {
+                prop_assert!(out.is_empty());
+                return Ok(());
+            }
+            prop_assert_eq!(out.len(), 1);
+            for (name, value) in names.iter().zip(&values) {
+                let key = name.replace('-', "_");
+                let got = get(&out[0], &format!("aws.vpcflow.{key}"));
+                let expected = value.as_ref().map(|v| match known(name.as_bytes()).map(|k| k.kind) {
+                    Some(Kind::Int) => Value::Int(v.parse().unwrap()),
+                    _ => Value::from(v.as_str()),
+                });
+                prop_assert_eq!(got, expected.as_ref(), "{} in {}", name, line);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..300),
+            header in prop::option::of(prop::collection::vec(any::<u8>(), 0..100)),
+        ) {
+            let mut e = Event::from_text("");
+            e.meta.header = header.map(Bytes::from);
+            let mut out = Vec::new();
+            let _ = VpcFlowParser::default().parse(&Bytes::from(bytes.clone()), &e, &mut out);
+            e.meta.header = Some(Bytes::from_static(V5_FORMAT.as_bytes()));
+            let _ = VpcFlowParser::default().parse(&Bytes::from(bytes), &e, &mut out);
+        }
+
+        #[test]
+        fn damaged_records_never_panic(cut in 0usize..V5[0].len(), at in 0usize..V5[0].len(), byte in any::<u8>()) {
+            let mut line = V5[0].as_bytes()[..cut].to_vec();
+            if at < line.len() {
+                line[at] = byte;
+            }
+            let mut out = Vec::new();
+            let _ = VpcFlowParser::default().parse(&Bytes::from(line), &event(Some(V5_FORMAT)), &mut out);
+        }
+    }
+}
