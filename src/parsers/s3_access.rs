@@ -696,24 +696,31 @@ fn url_fields(url: &mut Fields, target: Bytes) {
 /// label (`bucket.s3.us-west-1.amazonaws.com`, `s3.dualstack.eu-west-1…`).
 /// Legacy global endpoints (`s3.amazonaws.com`) name no region.
 fn region_of_host(host: &Bytes) -> Option<Bytes> {
-    let mut labels = Vec::new();
-    let mut start = 0;
-    for (i, &b) in host.iter().enumerate() {
-        if b == b'.' {
-            labels.push((start, i));
-            start = i + 1;
+    // Walk the labels from the right, remembering the last two seen: when the
+    // label `s3` is reached, the one after it (skipping `dualstack`) is the
+    // region candidate.
+    let mut end = host.len();
+    let mut after: Option<(usize, usize)> = None;
+    let mut after2: Option<(usize, usize)> = None;
+    loop {
+        let start = memchr::memrchr(b'.', &host[..end]).map_or(0, |i| i + 1);
+        let label = &host[start..end];
+        if label.eq_ignore_ascii_case(b"s3") {
+            let candidate = match after {
+                Some((a, b)) if host[a..b].eq_ignore_ascii_case(b"dualstack") => after2,
+                other => other,
+            };
+            return candidate
+                .filter(|&(a, b)| is_region(&host[a..b]))
+                .map(|(a, b)| host.slice(a..b));
         }
+        if start == 0 {
+            return None;
+        }
+        after2 = after;
+        after = Some((start, end));
+        end = start - 1;
     }
-    labels.push((start, host.len()));
-    let s3 = labels
-        .iter()
-        .rposition(|&(a, b)| host[a..b].eq_ignore_ascii_case(b"s3"))?;
-    labels[s3 + 1..]
-        .iter()
-        .map(|&(a, b)| (a, b))
-        .find(|&(a, b)| !host[a..b].eq_ignore_ascii_case(b"dualstack"))
-        .filter(|&(a, b)| is_region(&host[a..b]))
-        .map(|(a, b)| host.slice(a..b))
 }
 
 /// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`: letters and dashes ending in
@@ -822,7 +829,7 @@ fn parse_u63(s: &[u8]) -> Option<i64> {
 }
 
 fn is_ip(s: &[u8]) -> bool {
-    std::str::from_utf8(s).is_ok_and(|s| s.parse::<IpAddr>().is_ok())
+    super::vpc_flow::is_ipv4(s) || std::str::from_utf8(s).is_ok_and(|s| s.parse::<IpAddr>().is_ok())
 }
 
 /// Removes backslash escapes: `\"` → `"`, `\\` → `\`; any other backslash is

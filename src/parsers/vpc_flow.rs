@@ -576,15 +576,21 @@ fn parse_record(
             Kind::Int => Value::Int(parse_u63(text).ok_or_else(|| field_error("a number"))?),
             Kind::Ip => {
                 let v4 = ip_version(text).ok_or_else(|| field_error("an IP address"))?;
-                if col.role == Role::SrcAddr {
-                    ecs.src = Some((input.slice(start..end), v4));
+                let slice = input.slice(start..end);
+                if col.role == Role::SrcAddr && with_ecs {
+                    ecs.src = Some((slice.clone(), v4));
                 }
-                Value::Str(input.slice(start..end))
+                Value::Str(slice)
             }
             Kind::Str => Value::Str(input.slice(start..end)),
         };
         if with_ecs {
-            let s = || input.slice(start..end);
+            // The value's own `Bytes` is cloned: one reference-count bump,
+            // no second bounds check and slice.
+            let s = || match &value {
+                Value::Str(b) => b.clone(),
+                _ => input.slice(start..end),
+            };
             let n = || match value {
                 Value::Int(n) => Some(n),
                 _ => None,
@@ -870,9 +876,49 @@ fn parse_u63(s: &[u8]) -> Option<i64> {
 }
 
 /// `Some(true)` for an IPv4 address, `Some(false)` for IPv6, `None` otherwise.
+/// Dotted quads (nearly every record) are checked by hand; std's parser only
+/// sees the rest.
 fn ip_version(s: &[u8]) -> Option<bool> {
+    if is_ipv4(s) {
+        return Some(true);
+    }
     let ip: IpAddr = std::str::from_utf8(s).ok()?.parse().ok()?;
     Some(ip.is_ipv4())
+}
+
+/// A dotted-quad IPv4 address: four decimal octets ≤ 255, no leading zeros
+/// (which some parsers read as octal), as `Ipv4Addr`'s parser accepts.
+pub(crate) fn is_ipv4(s: &[u8]) -> bool {
+    if s.len() < 7 || s.len() > 15 {
+        return false;
+    }
+    let mut octets = 0;
+    let mut value: u32 = 0;
+    let mut digits = 0;
+    for &b in s {
+        match b {
+            b'0'..=b'9' => {
+                if digits == 1 && value == 0 {
+                    return false;
+                }
+                value = value * 10 + u32::from(b - b'0');
+                digits += 1;
+                if digits > 3 || value > 255 {
+                    return false;
+                }
+            }
+            b'.' => {
+                if digits == 0 || octets == 3 {
+                    return false;
+                }
+                octets += 1;
+                value = 0;
+                digits = 0;
+            }
+            _ => return false,
+        }
+    }
+    octets == 3 && digits > 0
 }
 
 /// Input shown in an error message: lossy UTF-8, cut after 40 characters.
@@ -1526,6 +1572,13 @@ mod tests {
             let _ = VpcFlowParser::default().parse(&Bytes::from(bytes.clone()), &e, &mut out);
             e.meta.header = Some(Bytes::from_static(V5_FORMAT.as_bytes()));
             let _ = VpcFlowParser::default().parse(&Bytes::from(bytes), &e, &mut out);
+        }
+
+        #[test]
+        fn ipv4_check_agrees_with_std(text in "[0-9.]{0,16}", ip in any::<std::net::Ipv4Addr>()) {
+            let std_ok = text.parse::<std::net::Ipv4Addr>().is_ok();
+            prop_assert_eq!(is_ipv4(text.as_bytes()), std_ok, "{}", text);
+            prop_assert!(is_ipv4(ip.to_string().as_bytes()));
         }
 
         #[test]
