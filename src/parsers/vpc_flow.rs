@@ -304,10 +304,28 @@ fn known(name: &[u8]) -> Option<&'static Known> {
 struct Column {
     /// The name as written in the format or header, for error messages.
     name: Box<str>,
-    /// The output key under `aws.vpcflow` (static for known fields).
-    key: Bytes,
+    /// The output key under `aws.vpcflow`.
+    key: Key,
     kind: Kind,
     role: Role,
+}
+
+/// An output key. Known fields' keys are static: turning one into `Bytes` is
+/// a plain struct build, where cloning a `Bytes` is an indirect call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Key {
+    Static(&'static str),
+    Owned(Bytes),
+}
+
+impl Key {
+    #[inline]
+    fn to_bytes(&self) -> Bytes {
+        match self {
+            Key::Static(k) => Bytes::from_static(k.as_bytes()),
+            Key::Owned(k) => k.clone(),
+        }
+    }
 }
 
 /// Where a schema came from, for error messages.
@@ -348,13 +366,13 @@ impl Schema {
         match known(name.as_bytes()) {
             Some(f) => Column {
                 name: name.into(),
-                key: Bytes::from_static(f.key.as_bytes()),
+                key: Key::Static(f.key),
                 kind: f.kind,
                 role: f.role,
             },
             None => Column {
                 name: name.into(),
-                key: Bytes::from(name.to_ascii_lowercase().replace('-', "_")),
+                key: Key::Owned(Bytes::from(name.to_ascii_lowercase().replace('-', "_"))),
                 kind: Kind::Str,
                 role: Role::Plain,
             },
@@ -395,10 +413,7 @@ impl Schema {
             return None;
         }
         let mut columns: Vec<Column> = Vec::new();
-        for word in line
-            .split(|b| b.is_ascii_whitespace())
-            .filter(|w| !w.is_empty())
-        {
+        for word in words(line) {
             let name = std::str::from_utf8(strip_braces(word)).ok()?;
             let mut column = Schema::column(name);
             if columns.iter().any(|c| c.key == column.key) {
@@ -440,10 +455,7 @@ fn is_header(line: &[u8]) -> bool {
         _ => return false,
     }
     let mut any_known = false;
-    for word in line
-        .split(|b| *b == b' ' || *b == b'\t')
-        .filter(|w| !w.is_empty())
-    {
+    for word in words(line) {
         let name = strip_braces(word);
         if !(name.first().is_some_and(u8::is_ascii_lowercase)
             && name
@@ -486,29 +498,35 @@ fn header_schema(header: &Bytes) -> Option<Rc<Schema>> {
 
 fn trim_end(input: &[u8]) -> &[u8] {
     let mut end = input.len();
-    while end > 0 && matches!(input[end - 1], b'\n' | b'\r' | b' ' | b'\t') {
+    while end > 0 && is_blank(input[end - 1]) {
         end -= 1;
     }
     &input[..end]
 }
 
-/// The next whitespace-separated word of `line` from `*pos`.
+/// Whether `b` separates fields: space, tab, or any other control byte
+/// (one comparison; flow log values never hold control bytes).
+#[inline]
+fn is_blank(b: u8) -> bool {
+    b <= b' '
+}
+
+/// The next blank-separated word of `line` from `*pos`.
 #[inline]
 fn next_word(line: &[u8], pos: &mut usize) -> Option<(usize, usize)> {
-    let mut i = *pos;
-    while i < line.len() && (line[i] == b' ' || line[i] == b'\t') {
-        i += 1;
-    }
-    if i == line.len() {
-        *pos = i;
-        return None;
-    }
-    let start = i;
-    while i < line.len() && line[i] != b' ' && line[i] != b'\t' {
-        i += 1;
-    }
-    *pos = i;
-    Some((start, i))
+    let rest = line.get(*pos..)?;
+    let start = *pos + rest.iter().position(|&b| !is_blank(b))?;
+    let len = line[start..]
+        .iter()
+        .position(|&b| is_blank(b))
+        .unwrap_or(line.len() - start);
+    *pos = start + len;
+    Some((start, start + len))
+}
+
+/// The blank-separated words of `line`.
+fn words(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    line.split(|&b| is_blank(b)).filter(|w| !w.is_empty())
 }
 
 /// The values the ECS mapping needs, collected while the columns are read.
@@ -646,7 +664,7 @@ fn parse_record(
                 (Role::TcpFlags, Value::Int(bits)) => Some(tcp_flags(*bits)),
                 _ => None,
             };
-            original.push_unchecked(col.key.clone(), value);
+            original.push_unchecked(col.key.to_bytes(), value);
             if let Some(flags) = flags {
                 original.push_unchecked(&b"tcp_flags_array"[..], flags);
             }
@@ -836,10 +854,7 @@ fn push_unique(list: &mut Vec<Value>, addr: Bytes) {
 }
 
 fn count_error(schema: &Schema, line: &[u8]) -> ParseError {
-    let found = line
-        .split(|b| *b == b' ' || *b == b'\t')
-        .filter(|w| !w.is_empty())
-        .count();
+    let found = words(line).count();
     ParseError::new(format!(
         "expected {} fields ({}), found {found}",
         schema.columns.len(),
