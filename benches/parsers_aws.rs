@@ -23,7 +23,7 @@ const LINES: usize = 10_000;
 struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -31,7 +31,7 @@ impl Rng {
     }
 
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -101,8 +101,15 @@ fn s3_lines() -> Vec<String> {
         "S3Console/0.4",
         "Boto3/1.34.69 md/Botocore#1.34.69 ua/2.0 os/linux#5.10.213 md/arch#x86_64 lang/python#3.12.2 cfg/retry-mode#legacy Botocore/1.34.69",
     ];
-    let errors = ["NoSuchKey", "AccessDenied", "SlowDown", "NoSuchBucketPolicy"];
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let errors = [
+        "NoSuchKey",
+        "AccessDenied",
+        "SlowDown",
+        "NoSuchBucketPolicy",
+    ];
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     (0..LINES)
         .map(|_| {
             let (op, method) = ops[rng.below(ops.len() as u64) as usize];
@@ -201,7 +208,17 @@ fn vpc_lines(v5: bool) -> Vec<String> {
         .collect()
 }
 
-fn bench_parser(c: &mut Criterion, name: &str, parser: &dyn Parser, lines: Vec<String>, header: Option<&str>) {
+fn bench_parser(
+    c: &mut Criterion,
+    name: &str,
+    parser: &dyn Parser,
+    lines: Vec<String>,
+    header: Option<&str>,
+) {
+    // `WEIR_BENCH_ONLY=s3_access` limits the corpora (for profiling).
+    if std::env::var("WEIR_BENCH_ONLY").is_ok_and(|only| only != name) {
+        return;
+    }
     let (lines, bytes) = corpus(lines);
     let mut event = Event::from_text("");
     event.meta.header = header.map(|h| Bytes::copy_from_slice(h.as_bytes()));
@@ -249,7 +266,13 @@ fn cpu_time_rate(name: &str, parser: &dyn Parser, lines: &[Bytes], bytes: usize,
     let wall = std::time::Instant::now();
     let mut out = Vec::with_capacity(1);
     let mut passes = 0u64;
-    while wall.elapsed() < std::time::Duration::from_secs(2) {
+    // `WEIR_BENCH_PASSES=n` runs exactly n passes (for `perf stat` counts).
+    let fixed: Option<u64> = std::env::var("WEIR_BENCH_PASSES")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    while fixed.map_or(wall.elapsed() < std::time::Duration::from_secs(2), |n| {
+        passes < n
+    }) {
         for line in lines {
             let _ = parser.parse(black_box(line), event, &mut out);
             out.clear();
@@ -259,7 +282,7 @@ fn cpu_time_rate(name: &str, parser: &dyn Parser, lines: &[Bytes], bytes: usize,
     let Some(end) = thread_cpu_ns() else {
         return;
     };
-    let secs = (end - start) as f64 / 1e9;
+    let secs = ((end - start) as f64 / 1e9).max(1e-9);
     eprintln!(
         "{name}: {:.2} M lines/s, {:.0} MB/s per core (CPU time, {passes} passes)",
         passes as f64 * lines.len() as f64 / secs / 1e6,
@@ -278,7 +301,13 @@ fn parsers(c: &mut Criterion) {
     bench_parser(c, "vpc_flow_v2_mode_ecs", &v2_ecs, vpc_lines(false), None);
     let node = yaml::parse("mode: original").unwrap_or_else(|e| panic!("{e:?}"));
     let v2_original = VpcFlowParser::new(from_node(&node).unwrap_or_else(|e| panic!("{e}")));
-    bench_parser(c, "vpc_flow_v2_mode_original", &v2_original, vpc_lines(false), None);
+    bench_parser(
+        c,
+        "vpc_flow_v2_mode_original",
+        &v2_original,
+        vpc_lines(false),
+        None,
+    );
     bench_parser(c, "vpc_flow_v5_header", &v2, vpc_lines(true), Some(VPC_V5));
 }
 

@@ -558,7 +558,11 @@ impl S3Record {
 
         let mut related = Fields::with_capacity(2);
         if let Some(ip) = &self.remote_ip {
-            put(&mut related, "ip", Value::Array(vec![Value::Str(ip.clone())]));
+            put(
+                &mut related,
+                "ip",
+                Value::Array(vec![Value::Str(ip.clone())]),
+            );
         }
         {
             let mut users = Vec::with_capacity(2);
@@ -609,7 +613,9 @@ impl S3Record {
         // `Yes` (the only documented value) becomes `true`; anything else
         // AWS may start writing is kept as it is.
         match self.acl_required {
-            Some(v) if v.eq_ignore_ascii_case(b"yes") => put(&mut s3, "aclrequired", Value::Bool(true)),
+            Some(v) if v.eq_ignore_ascii_case(b"yes") => {
+                put(&mut s3, "aclrequired", Value::Bool(true))
+            }
             other => put_str(&mut s3, "aclrequired", other),
         }
         put_str(&mut s3, "source_region", self.source_region);
@@ -1185,10 +1191,7 @@ mod tests {
                 s("quoted future")
             ]))
         );
-        assert_eq!(
-            get(&p, "aws.s3access.source_region"),
-            Some(&s("us-east-1"))
-        );
+        assert_eq!(get(&p, "aws.s3access.source_region"), Some(&s("us-east-1")));
     }
 
     #[test]
@@ -1229,20 +1232,24 @@ mod tests {
             "field 3 (time): expected a time like `[06/Feb/2019:00:00:38 +0000]`, found `[06/Fev/2019:00:00:38 +0000]`"
         );
         let no_bracket = SAMPLE_1.replace("[06/Feb/2019:00:00:38 +0000]", "06/Feb/2019:00:00:38");
-        assert!(error(&no_bracket).starts_with("field 3 (time): expected `[dd/Mon/yyyy:HH:MM:SS +zzzz]`"));
+        assert!(error(&no_bracket)
+            .starts_with("field 3 (time): expected `[dd/Mon/yyyy:HH:MM:SS +zzzz]`"));
         let unclosed = SAMPLE_1.replace("+0000]", "+0000");
         assert!(error(&unclosed).contains("never closed"));
         let glued = SAMPLE_1.replace("+0000] ", "+0000]x ");
         assert!(error(&glued).starts_with("field 3 (time): expected a space"));
         let open_quote = SAMPLE_1.replace("\"S3Console/0.4\"", "\"S3Console/0.4");
-        assert!(error(&open_quote).starts_with("field 17 (user agent): a quoted value is never closed"));
+        assert!(
+            error(&open_quote).starts_with("field 17 (user agent): a quoted value is never closed")
+        );
         let impossible = SAMPLE_1.replace("06/Feb/2019", "30/Feb/2019");
         assert!(error(&impossible).starts_with("field 3 (time)"));
     }
 
     #[test]
     fn quoted_values_with_spaces_and_escapes() {
-        let ua = "aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64.amzn.2 prompt/off command/s3.cp";
+        let ua =
+            "aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64.amzn.2 prompt/off command/s3.cp";
         let line = SAMPLE_1.replace("\"S3Console/0.4\"", &format!("\"{ua}\""));
         let p = parse(&line);
         assert_eq!(get(&p, "user_agent.original"), Some(&s(ua)));
@@ -1254,7 +1261,10 @@ mod tests {
 
         // An unescaped quote inside a value is kept when no space follows it.
         let line = SAMPLE_1.replace("\"S3Console/0.4\"", r#""a"b c""#);
-        assert_eq!(get(&parse(&line), "user_agent.original"), Some(&s(r#"a"b c"#)));
+        assert_eq!(
+            get(&parse(&line), "user_agent.original"),
+            Some(&s(r#"a"b c"#))
+        );
 
         // Quoted `"-"` and bare `-` are both absent; a real referer is kept.
         let line = SAMPLE_1.replace("\"-\"", "\"http://www.example.com/webservices\"");
@@ -1281,7 +1291,10 @@ mod tests {
         check(
             &p,
             &[
-                ("url.path", Some(s("/awsexamplebucket1/photos/2019/08/puppy.jpg"))),
+                (
+                    "url.path",
+                    Some(s("/awsexamplebucket1/photos/2019/08/puppy.jpg")),
+                ),
                 ("url.query", Some(s("x-user=johndoe"))),
                 ("url.extension", Some(s("jpg"))),
             ],
@@ -1300,7 +1313,10 @@ mod tests {
 
     #[test]
     fn keys_stay_encoded_unless_asked() {
-        let line = SAMPLE_4.replace(" s3-dg.pdf ", " Screen+Shot+2019-09-09+at+9.08.44+AM%2C1.png ");
+        let line = SAMPLE_4.replace(
+            " s3-dg.pdf ",
+            " Screen+Shot+2019-09-09+at+9.08.44+AM%2C1.png ",
+        );
         let p = parse(&line);
         assert_eq!(
             get(&p, "aws.s3access.key"),
@@ -1346,13 +1362,16 @@ mod tests {
         let p = parse(&SAMPLE_1.replace("192.0.2.3", "2001:db8::1"));
         assert_eq!(get(&p, "source.ip"), Some(&s("2001:db8::1")));
         let p = parse(&SAMPLE_1.replace("192.0.2.3", "-"));
-        assert_eq!(get(&p, "source"), Some(&Value::Object({
-            let mut f = Fields::new();
-            let mut u = Fields::new();
-            u.insert("id", s(OWNER));
-            f.insert("user", Value::Object(u));
-            f
-        })));
+        assert_eq!(
+            get(&p, "source"),
+            Some(&Value::Object({
+                let mut f = Fields::new();
+                let mut u = Fields::new();
+                u.insert("id", s(OWNER));
+                f.insert("user", Value::Object(u));
+                f
+            }))
+        );
         let p = parse(&SAMPLE_1.replace("+0000]", "-0130]"));
         assert_eq!(
             p.timestamp.map(|t| t.to_rfc3339()),
@@ -1360,8 +1379,14 @@ mod tests {
         );
         // Host headers: legacy global endpoints name no region.
         for (host, region) in [
-            ("bucket.s3.dualstack.eu-west-1.amazonaws.com", Some("eu-west-1")),
-            ("my.s3.bucket.s3.us-gov-west-1.amazonaws.com", Some("us-gov-west-1")),
+            (
+                "bucket.s3.dualstack.eu-west-1.amazonaws.com",
+                Some("eu-west-1"),
+            ),
+            (
+                "my.s3.bucket.s3.us-gov-west-1.amazonaws.com",
+                Some("us-gov-west-1"),
+            ),
             ("s3.amazonaws.com", None),
             ("bucket.s3-website-us-east-1.amazonaws.com", None),
         ] {
@@ -1455,8 +1480,30 @@ mod tests {
             prop::collection::vec("[a-zA-Z0-9=+/._:-]{1,12}", 0..3),
         );
         (head, middle, tail).prop_map(|(h, m, t)| {
-            let (owner, bucket, secs, ip, requester, request_id, operation, key, uri, status, error_code) = h;
-            let (bytes_sent, object_size, total, turn, referrer, user_agent, version_id, bare_dash, offset_min) = m;
+            let (
+                owner,
+                bucket,
+                secs,
+                ip,
+                requester,
+                request_id,
+                operation,
+                key,
+                uri,
+                status,
+                error_code,
+            ) = h;
+            let (
+                bytes_sent,
+                object_size,
+                total,
+                turn,
+                referrer,
+                user_agent,
+                version_id,
+                bare_dash,
+                offset_min,
+            ) = m;
             let (mut trailing, present, extra) = t;
             let extra = if present == 9 { extra } else { Vec::new() };
             for v in trailing.iter_mut().skip(present) {

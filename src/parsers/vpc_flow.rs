@@ -123,12 +123,7 @@ impl Default for VpcFlowParser {
 }
 
 impl Parser for VpcFlowParser {
-    fn parse(
-        &self,
-        input: &Bytes,
-        event: &Event,
-        out: &mut Vec<Parsed>,
-    ) -> Result<(), ParseError> {
+    fn parse(&self, input: &Bytes, event: &Event, out: &mut Vec<Parsed>) -> Result<(), ParseError> {
         let line = trim_end(input);
         if line.is_empty() {
             return Err(ParseError::new(
@@ -193,7 +188,12 @@ impl Role {
     fn mapped_to_ecs(self) -> bool {
         !matches!(
             self,
-            Role::Plain | Role::Skip | Role::LogStatus | Role::TcpFlags | Role::PktSrcAddr | Role::PktDstAddr
+            Role::Plain
+                | Role::Skip
+                | Role::LogStatus
+                | Role::TcpFlags
+                | Role::PktSrcAddr
+                | Role::PktDstAddr
         )
     }
 }
@@ -242,41 +242,156 @@ const KNOWN: &[Known] = &[
     k("pkt-dstaddr", "pkt_dstaddr", Kind::Ip, Role::PktDstAddr),
     k("region", "region", Kind::Str, Role::Region),
     k("az-id", "az_id", Kind::Str, Role::AzId),
-    k("sublocation-type", "sublocation_type", Kind::Str, Role::Plain),
+    k(
+        "sublocation-type",
+        "sublocation_type",
+        Kind::Str,
+        Role::Plain,
+    ),
     k("sublocation-id", "sublocation_id", Kind::Str, Role::Plain),
-    k("pkt-src-aws-service", "pkt_src_aws_service", Kind::Str, Role::Plain),
-    k("pkt-dst-aws-service", "pkt_dst_aws_service", Kind::Str, Role::Plain),
-    k("flow-direction", "flow_direction", Kind::Str, Role::FlowDirection),
+    k(
+        "pkt-src-aws-service",
+        "pkt_src_aws_service",
+        Kind::Str,
+        Role::Plain,
+    ),
+    k(
+        "pkt-dst-aws-service",
+        "pkt_dst_aws_service",
+        Kind::Str,
+        Role::Plain,
+    ),
+    k(
+        "flow-direction",
+        "flow_direction",
+        Kind::Str,
+        Role::FlowDirection,
+    ),
     k("traffic-path", "traffic_path", Kind::Int, Role::Plain),
     k("resource-type", "resource_type", Kind::Str, Role::Plain),
     k("tgw-id", "tgw_id", Kind::Str, Role::Plain),
-    k("tgw-attachment-id", "tgw_attachment_id", Kind::Str, Role::Plain),
-    k("tgw-src-vpc-account-id", "tgw_src_vpc_account_id", Kind::Str, Role::Plain),
-    k("tgw-dst-vpc-account-id", "tgw_dst_vpc_account_id", Kind::Str, Role::Plain),
+    k(
+        "tgw-attachment-id",
+        "tgw_attachment_id",
+        Kind::Str,
+        Role::Plain,
+    ),
+    k(
+        "tgw-src-vpc-account-id",
+        "tgw_src_vpc_account_id",
+        Kind::Str,
+        Role::Plain,
+    ),
+    k(
+        "tgw-dst-vpc-account-id",
+        "tgw_dst_vpc_account_id",
+        Kind::Str,
+        Role::Plain,
+    ),
     k("tgw-src-vpc-id", "tgw_src_vpc_id", Kind::Str, Role::Plain),
     k("tgw-dst-vpc-id", "tgw_dst_vpc_id", Kind::Str, Role::Plain),
-    k("tgw-src-subnet-id", "tgw_src_subnet_id", Kind::Str, Role::Plain),
-    k("tgw-dst-subnet-id", "tgw_dst_subnet_id", Kind::Str, Role::Plain),
+    k(
+        "tgw-src-subnet-id",
+        "tgw_src_subnet_id",
+        Kind::Str,
+        Role::Plain,
+    ),
+    k(
+        "tgw-dst-subnet-id",
+        "tgw_dst_subnet_id",
+        Kind::Str,
+        Role::Plain,
+    ),
     k("tgw-src-eni", "tgw_src_eni", Kind::Str, Role::Plain),
     k("tgw-dst-eni", "tgw_dst_eni", Kind::Str, Role::Plain),
     k("tgw-src-az-id", "tgw_src_az_id", Kind::Str, Role::Plain),
     k("tgw-dst-az-id", "tgw_dst_az_id", Kind::Str, Role::Plain),
-    k("tgw-pair-attachment-id", "tgw_pair_attachment_id", Kind::Str, Role::Plain),
-    k("packets-lost-no-route", "packets_lost_no_route", Kind::Int, Role::Plain),
-    k("packets-lost-blackhole", "packets_lost_blackhole", Kind::Int, Role::Plain),
-    k("packets-lost-mtu-exceeded", "packets_lost_mtu_exceeded", Kind::Int, Role::Plain),
-    k("packets-lost-ttl-expired", "packets_lost_ttl_expired", Kind::Int, Role::Plain),
-    k("ecs-cluster-arn", "ecs_cluster_arn", Kind::Str, Role::EcsClusterArn),
-    k("ecs-cluster-name", "ecs_cluster_name", Kind::Str, Role::EcsClusterName),
-    k("ecs-container-instance-arn", "ecs_container_instance_arn", Kind::Str, Role::EcsContainerInstanceArn),
-    k("ecs-container-instance-id", "ecs_container_instance_id", Kind::Str, Role::EcsContainerInstanceId),
-    k("ecs-container-id", "ecs_container_id", Kind::Str, Role::EcsContainerId),
-    k("ecs-second-container-id", "ecs_second_container_id", Kind::Str, Role::Plain),
-    k("ecs-service-name", "ecs_service_name", Kind::Str, Role::EcsServiceName),
-    k("ecs-task-definition-arn", "ecs_task_definition_arn", Kind::Str, Role::Plain),
+    k(
+        "tgw-pair-attachment-id",
+        "tgw_pair_attachment_id",
+        Kind::Str,
+        Role::Plain,
+    ),
+    k(
+        "packets-lost-no-route",
+        "packets_lost_no_route",
+        Kind::Int,
+        Role::Plain,
+    ),
+    k(
+        "packets-lost-blackhole",
+        "packets_lost_blackhole",
+        Kind::Int,
+        Role::Plain,
+    ),
+    k(
+        "packets-lost-mtu-exceeded",
+        "packets_lost_mtu_exceeded",
+        Kind::Int,
+        Role::Plain,
+    ),
+    k(
+        "packets-lost-ttl-expired",
+        "packets_lost_ttl_expired",
+        Kind::Int,
+        Role::Plain,
+    ),
+    k(
+        "ecs-cluster-arn",
+        "ecs_cluster_arn",
+        Kind::Str,
+        Role::EcsClusterArn,
+    ),
+    k(
+        "ecs-cluster-name",
+        "ecs_cluster_name",
+        Kind::Str,
+        Role::EcsClusterName,
+    ),
+    k(
+        "ecs-container-instance-arn",
+        "ecs_container_instance_arn",
+        Kind::Str,
+        Role::EcsContainerInstanceArn,
+    ),
+    k(
+        "ecs-container-instance-id",
+        "ecs_container_instance_id",
+        Kind::Str,
+        Role::EcsContainerInstanceId,
+    ),
+    k(
+        "ecs-container-id",
+        "ecs_container_id",
+        Kind::Str,
+        Role::EcsContainerId,
+    ),
+    k(
+        "ecs-second-container-id",
+        "ecs_second_container_id",
+        Kind::Str,
+        Role::Plain,
+    ),
+    k(
+        "ecs-service-name",
+        "ecs_service_name",
+        Kind::Str,
+        Role::EcsServiceName,
+    ),
+    k(
+        "ecs-task-definition-arn",
+        "ecs_task_definition_arn",
+        Kind::Str,
+        Role::Plain,
+    ),
     k("ecs-task-arn", "ecs_task_arn", Kind::Str, Role::Plain),
     k("ecs-task-id", "ecs_task_id", Kind::Str, Role::Plain),
-    k("reject-reason", "reject_reason", Kind::Str, Role::RejectReason),
+    k(
+        "reject-reason",
+        "reject_reason",
+        Kind::Str,
+        Role::RejectReason,
+    ),
 ];
 
 /// The default format: the version-2 fields in their fixed order.
@@ -292,10 +407,13 @@ static DEFAULT_SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
 fn known(name: &[u8]) -> Option<&'static Known> {
     KNOWN.iter().find(|f| {
         f.name.len() == name.len()
-            && f.name
-                .bytes()
-                .zip(name)
-                .all(|(a, &b)| a == if b == b'_' { b'-' } else { b.to_ascii_lowercase() })
+            && f.name.bytes().zip(name).all(|(a, &b)| {
+                a == if b == b'_' {
+                    b'-'
+                } else {
+                    b.to_ascii_lowercase()
+                }
+            })
     })
 }
 
@@ -783,14 +901,30 @@ impl Ecs {
         let mut event = Fields::with_capacity(7);
         match self.accept {
             Some(accept) => {
-                put(&mut event, "action", stat(if accept { "accept" } else { "reject" }));
-                put(&mut event, "outcome", stat(if accept { "success" } else { "failure" }));
+                put(
+                    &mut event,
+                    "action",
+                    stat(if accept { "accept" } else { "reject" }),
+                );
+                put(
+                    &mut event,
+                    "outcome",
+                    stat(if accept { "success" } else { "failure" }),
+                );
                 let kind = stat(if accept { "allowed" } else { "denied" });
-                put(&mut event, "type", Value::Array(vec![stat("connection"), kind]));
+                put(
+                    &mut event,
+                    "type",
+                    Value::Array(vec![stat("connection"), kind]),
+                );
             }
             None => {
                 if let Some(action) = self.action {
-                    put(&mut event, "action", Value::Str(Bytes::from(action.to_ascii_lowercase())));
+                    put(
+                        &mut event,
+                        "action",
+                        Value::Str(Bytes::from(action.to_ascii_lowercase())),
+                    );
                 }
                 if self.no_data {
                     // NODATA / SKIPDATA: no traffic (or lost records) in the
@@ -949,7 +1083,9 @@ fn show(text: &[u8]) -> String {
 /// `network.transport` wants it; `None` for numbers without one (unassigned,
 /// experimental, reserved).
 fn protocol_name(number: i64) -> Option<&'static str> {
-    let name = *usize::try_from(number).ok().and_then(|i| PROTOCOLS.get(i))?;
+    let name = *usize::try_from(number)
+        .ok()
+        .and_then(|i| PROTOCOLS.get(i))?;
     (!name.is_empty()).then_some(name)
 }
 
@@ -1040,7 +1176,11 @@ mod tests {
 
     fn run(p: &VpcFlowParser, line: &str, header: Option<&str>) -> Result<Vec<Parsed>, ParseError> {
         let mut out = Vec::new();
-        p.parse(&Bytes::copy_from_slice(line.as_bytes()), &event(header), &mut out)?;
+        p.parse(
+            &Bytes::copy_from_slice(line.as_bytes()),
+            &event(header),
+            &mut out,
+        )?;
         Ok(out)
     }
 
@@ -1132,7 +1272,9 @@ mod tests {
         // The header line itself yields nothing, with or without meta.
         assert!(run(&p, HEADER, None).unwrap().is_empty());
         assert!(run(&p, HEADER, Some(HEADER)).unwrap().is_empty());
-        assert!(run(&p, &format!("{HEADER}\r\n"), Some(HEADER)).unwrap().is_empty());
+        assert!(run(&p, &format!("{HEADER}\r\n"), Some(HEADER))
+            .unwrap()
+            .is_empty());
         let parsed: Vec<Parsed> = V2.iter().map(|l| one(&p, l, Some(HEADER))).collect();
 
         check(
@@ -1228,7 +1370,10 @@ mod tests {
                 ("aws.vpcflow.bytes", Some(Value::Int(967))),
                 ("aws.vpcflow.packets", Some(Value::Int(14))),
                 ("aws.vpcflow.tcp_flags", Some(Value::Int(19))),
-                ("aws.vpcflow.tcp_flags_array", Some(strs(&["fin", "syn", "ack"]))),
+                (
+                    "aws.vpcflow.tcp_flags_array",
+                    Some(strs(&["fin", "syn", "ack"])),
+                ),
                 ("aws.vpcflow.log_status", Some(s("OK"))),
             ],
         );
@@ -1300,7 +1445,10 @@ mod tests {
                 ("aws.vpcflow.pkt_srcaddr", Some(s("10.0.1.5"))),
                 ("aws.vpcflow.pkt_dstaddr", Some(s("203.0.113.5"))),
                 ("cloud.instance", None),
-                ("related.ip", Some(strs(&["10.0.1.5", "10.0.0.220", "203.0.113.5"]))),
+                (
+                    "related.ip",
+                    Some(strs(&["10.0.1.5", "10.0.0.220", "203.0.113.5"])),
+                ),
             ],
         );
         // No start: the event keeps its ingestion time.
@@ -1328,7 +1476,11 @@ mod tests {
         assert_eq!(get(&r, "aws.vpcflow.pkt_dstaddr"), Some(&s("203.0.113.5")));
         // Unknown (newer) names in a header are kept as strings.
         let header = "version interface-id encryption-status resource-id";
-        let r = one(&VpcFlowParser::default(), "9 eni-1 2 vpc-0abc", Some(header));
+        let r = one(
+            &VpcFlowParser::default(),
+            "9 eni-1 2 vpc-0abc",
+            Some(header),
+        );
         check(
             &r,
             &[
@@ -1369,7 +1521,10 @@ mod tests {
         check(
             &r,
             &[
-                ("orchestrator.cluster.id", Some(s("arn:aws:ecs:us-east-1:1:cluster/c"))),
+                (
+                    "orchestrator.cluster.id",
+                    Some(s("arn:aws:ecs:us-east-1:1:cluster/c")),
+                ),
                 ("orchestrator.cluster.name", Some(s("c"))),
                 ("orchestrator.type", Some(s("ecs"))),
                 (
@@ -1408,7 +1563,10 @@ mod tests {
         );
         let original = one(&parser("mode: original"), V2[0], None);
         assert_eq!(original.value.as_object().map(Fields::len), Some(1));
-        assert_eq!(get(&original, "aws.vpcflow.srcaddr"), Some(&s("172.31.16.139")));
+        assert_eq!(
+            get(&original, "aws.vpcflow.srcaddr"),
+            Some(&s("172.31.16.139"))
+        );
         assert_eq!(original.timestamp, DateTime::from_timestamp(1418530010, 0));
     }
 
@@ -1443,7 +1601,10 @@ mod tests {
                 &mut out,
             )
             .unwrap_err();
-        assert_eq!(e.reason, "expected 3 fields (the file's header line), found 2");
+        assert_eq!(
+            e.reason,
+            "expected 3 fields (the file's header line), found 2"
+        );
         assert_eq!(
             error(&p, &V2[0].replace("1418530010", "99999999999999999")),
             "field 11 (start): expected a Unix time in seconds or `-`, found `99999999999999999`"
@@ -1464,13 +1625,25 @@ mod tests {
         let input = Bytes::from_static(V2[0].as_bytes());
         let mut out = Vec::new();
         p.parse(&input, &event(None), &mut out).unwrap();
-        let eni = get(&out[0], "aws.vpcflow.interface_id").and_then(Value::as_bytes).unwrap();
+        let eni = get(&out[0], "aws.vpcflow.interface_id")
+            .and_then(Value::as_bytes)
+            .unwrap();
         let range = input.as_ptr() as usize..input.as_ptr() as usize + input.len();
         assert!(range.contains(&(eni.as_ptr() as usize)));
         // Protocol names.
-        for (n, name) in [(0, Some("hopopt")), (6, Some("tcp")), (17, Some("udp")), (58, Some("ipv6-icmp")),
-            (47, Some("gre")), (50, Some("esp")), (132, Some("sctp")), (61, None), (200, None), (255, None), (256, None)]
-        {
+        for (n, name) in [
+            (0, Some("hopopt")),
+            (6, Some("tcp")),
+            (17, Some("udp")),
+            (58, Some("ipv6-icmp")),
+            (47, Some("gre")),
+            (50, Some("esp")),
+            (132, Some("sctp")),
+            (61, None),
+            (200, None),
+            (255, None),
+            (256, None),
+        ] {
             assert_eq!(protocol_name(n), name, "{n}");
         }
         let r = one(&p, &V2[0].replace(" 6 20 ", " 253 20 "), None);
@@ -1489,7 +1662,9 @@ mod tests {
         let e = err("fields: 'version version'");
         assert!(e.message.contains("listed twice"), "{e}");
         assert!(e.loc.is_some_and(|l| l.line == 1), "{e:?}");
-        assert!(err("fields: 'version a.b'").message.contains("invalid field name `a.b`"));
+        assert!(err("fields: 'version a.b'")
+            .message
+            .contains("invalid field name `a.b`"));
         assert!(err("fields: ''").message.contains("names no field"));
         assert!(err("field: 'version'").message.contains("unknown field"));
         assert!(err("mode: both").message.contains("unknown variant"));
@@ -1510,7 +1685,8 @@ mod tests {
 
     /// A random custom format (known and unknown names, any order) and a
     /// record in it, with random runs of blanks between the fields.
-    fn format_and_record() -> impl Strategy<Value = (Vec<String>, Vec<Option<String>>, Vec<&'static str>)> {
+    fn format_and_record(
+    ) -> impl Strategy<Value = (Vec<String>, Vec<Option<String>>, Vec<&'static str>)> {
         let names = prop::sample::subsequence(
             KNOWN.iter().map(|k| k.name.to_owned()).collect::<Vec<_>>(),
             1..KNOWN.len(),
@@ -1530,7 +1706,10 @@ mod tests {
                     .iter()
                     .map(|n| value_for(known(n.as_bytes()).map_or(Kind::Str, |k| k.kind)))
                     .collect();
-                let gaps = prop::collection::vec(prop::sample::select(vec![" ", "  ", "\t", " \t "]), names.len());
+                let gaps = prop::collection::vec(
+                    prop::sample::select(vec![" ", "  ", "\t", " \t "]),
+                    names.len(),
+                );
                 (Just(names), values, gaps)
             })
     }
