@@ -8,6 +8,8 @@
 
 pub mod json;
 pub mod registry;
+pub mod s3_access;
+pub mod vpc_flow;
 
 use std::fmt::Debug;
 
