@@ -406,7 +406,12 @@ fn parse_5424(input: &Bytes, b: &[u8]) -> Result<Record, ParseError> {
     if pos == vstart || b[vstart] == b'0' {
         return Err(expected(RFC5424, "VERSION (`1`) after the PRI", b, vstart));
     }
-    let version = input.slice(vstart..pos);
+    // Every sender writes version 1: a static string saves a reference count.
+    let version = if b[vstart..pos] == *b"1" {
+        Bytes::from_static(b"1")
+    } else {
+        input.slice(vstart..pos)
+    };
     space(RFC5424, b, &mut pos, "a space after VERSION")?;
 
     let timestamp = if is_nil(b, pos) {
@@ -484,16 +489,19 @@ fn header_field(
     max: usize,
 ) -> Result<Option<Bytes>, ParseError> {
     let start = *pos;
-    let mut end = start;
-    while let Some(&c) = b.get(end) {
-        if c == b' ' {
-            break;
-        }
-        if !(33..=126).contains(&c) {
-            let what = format!("{name} to hold printable US-ASCII only");
-            return Err(expected(RFC5424, &what, b, end));
-        }
-        end += 1;
+    let rest = &b[start.min(b.len())..];
+    let end = start + memchr::memchr(b' ', rest).unwrap_or(rest.len());
+    let token = &b[start..end];
+    // Checked without early exit so the loop vectorises; the error path then
+    // looks for the culprit.
+    if !token.iter().fold(true, |ok, c| ok & (33..=126).contains(c)) {
+        let bad = start
+            + token
+                .iter()
+                .position(|c| !(33..=126).contains(c))
+                .unwrap_or(0);
+        let what = format!("{name} to hold printable US-ASCII only");
+        return Err(expected(RFC5424, &what, b, bad));
     }
     if end == start {
         return Err(expected(RFC5424, &format!("{name} (or `-`)"), b, start));
@@ -504,8 +512,10 @@ fn header_field(
             end - start
         )));
     }
-    *pos = end;
-    space(RFC5424, b, pos, &format!("a space after {name}"))?;
+    if b.get(end) != Some(&b' ') {
+        return Err(expected(RFC5424, &format!("a space after {name}"), b, end));
+    }
+    *pos = end + 1;
     Ok((b[start..end] != *b"-").then(|| input.slice(start..end)))
 }
 
@@ -530,11 +540,11 @@ fn parse_structured_data(
         Some(b'[') => {}
         _ => return Err(expected(RFC5424, "STRUCTURED-DATA (`-` or `[`)", b, *pos)),
     }
-    let mut sd = Fields::new();
+    let mut sd = Fields::with_capacity(2);
     while b.get(*pos) == Some(&b'[') {
         *pos += 1;
         let id = sd_name(input, b, pos, "an SD-ID right after `[`")?;
-        let mut params = Fields::new();
+        let mut params = Fields::with_capacity(4);
         loop {
             match b.get(*pos) {
                 Some(b']') => {
@@ -580,15 +590,23 @@ fn parse_structured_data(
     Ok(Some(sd))
 }
 
+/// The bytes allowed in an SD-NAME, as a table: one load per byte.
+const SD_NAME_CHARS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 33;
+    while c <= 126 {
+        t[c] = !matches!(c as u8, b'=' | b']' | b'"');
+        c += 1;
+    }
+    t
+};
+
 /// An SD-NAME: 1 to 32 printable US-ASCII characters other than `=`, space,
 /// `]` and `"`. The character after it is checked by the caller.
 fn sd_name(input: &Bytes, b: &[u8], pos: &mut usize, what: &str) -> Result<Bytes, ParseError> {
     let start = *pos;
     let mut end = start;
-    while let Some(&c) = b.get(end) {
-        if !(33..=126).contains(&c) || matches!(c, b'=' | b']' | b'"') {
-            break;
-        }
+    while b.get(end).is_some_and(|&c| SD_NAME_CHARS[usize::from(c)]) {
         end += 1;
     }
     if end == start {
