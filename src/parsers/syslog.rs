@@ -93,7 +93,7 @@ impl Timezone {
     }
 
     /// Seconds to add to a UTC time to get this zone's wall-clock time at `t`.
-    fn offset_at_utc(&self, t: DateTime<Utc>) -> i64 {
+    fn offset_at_utc(self, t: DateTime<Utc>) -> i64 {
         match self {
             Timezone::Fixed(o) => i64::from(o.local_minus_utc()),
             Timezone::Local => i64::from(
@@ -109,7 +109,7 @@ impl Timezone {
     /// epoch. A time that a daylight-saving change makes ambiguous takes the
     /// earlier instant; one that falls into a gap is read with the offset in
     /// force just before it.
-    fn to_utc(&self, local_secs: i64, nanos: u32) -> Option<DateTime<Utc>> {
+    fn to_utc(self, local_secs: i64, nanos: u32) -> Option<DateTime<Utc>> {
         match self {
             Timezone::Fixed(o) => {
                 DateTime::from_timestamp(local_secs - i64::from(o.local_minus_utc()), nanos)
