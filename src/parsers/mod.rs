@@ -6,6 +6,7 @@
 //! `target` and `on_error`; inputs with a `format` use the same parsers.
 //! Formats are registered in [`registry`].
 
+pub mod grok;
 pub mod json;
 pub mod registry;
 

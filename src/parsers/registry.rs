@@ -2,18 +2,20 @@
 
 use std::sync::Arc;
 
+use super::grok::GrokParser;
 use super::json::JsonParser;
 use super::Parser;
 use crate::config::{from_node, DeError, Node};
 
 /// Every `format` name `parse` accepts, for error messages and docs.
-pub const FORMATS: &[&str] = &["json"];
+pub const FORMATS: &[&str] = &["json", "grok"];
 
 /// Builds the parser for `format` from its options (the `parse` filter's keys
 /// other than the common ones: `format`, `field`, `target`, `on_error`, `when`).
 pub fn build(format: &str, options: &Node) -> Result<Arc<dyn Parser>, DeError> {
     Ok(match format {
         "json" => Arc::new(JsonParser::new(from_node(options)?)),
+        "grok" => Arc::new(GrokParser::from_node(options)?),
         other => {
             return Err(DeError {
                 message: format!(
