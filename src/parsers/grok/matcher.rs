@@ -9,13 +9,14 @@
 //! beyond the fields it produces.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use regex::bytes::{CaptureLocations, Regex, RegexSet};
 
 use super::compile::{Expansion, Kind, GROUP_PREFIX};
+use super::segment::{self, Outcome, Segmented, Spans};
 use crate::event::{Fields, Path, Segment, Value};
 
 /// One capture group that produces a field.
@@ -38,6 +39,8 @@ pub struct CompiledPattern {
     slots: Box<[Slot]>,
     /// Distinct top-level keys the pattern can write (capacity hint).
     top_level_keys: usize,
+    /// The fast capture engine, when the pattern's shape allows it.
+    segmented: Option<Segmented>,
 }
 
 impl CompiledPattern {
@@ -72,11 +75,70 @@ impl CompiledPattern {
             .filter_map(|s| s.path.segments().first())
             .collect();
         let top_level_keys = roots.len();
+        let groups: HashMap<String, usize> = regex
+            .capture_names()
+            .enumerate()
+            .filter_map(|(i, name)| Some((name?.to_owned(), i)))
+            .collect();
+        let segmented = segment::parse_hir(regex.as_str()).and_then(|hir| Segmented::new(&hir, &groups));
         CompiledPattern {
             source,
             regex,
             slots: slots.into_boxed_slice(),
             top_level_keys,
+            segmented,
+        }
+    }
+
+    /// Whether captures are extracted by the segmented engine.
+    pub fn is_segmented(&self) -> bool {
+        self.segmented.is_some()
+    }
+
+    /// Matches `input` and fills `spans` (one per group, `None` on entry) by
+    /// the segmented engine when the pattern has one, else the full regex.
+    /// `known_match` says the caller already knows the pattern matches.
+    fn spans(&self, input: &[u8], known_match: bool, scratch: &mut PatternScratch, spans: &mut Spans) -> bool {
+        if let (Some(seg), Some(seg_scratch)) = (&self.segmented, scratch.segmented.as_mut()) {
+            let start = if seg.anchored {
+                (known_match || self.regex.is_match(input)).then_some(0)
+            } else {
+                self.regex.find(input).map(|m| m.start())
+            };
+            let Some(start) = start else {
+                return false;
+            };
+            if let Outcome::Match(_) = seg.captures(input, start, seg_scratch, spans) {
+                return true;
+            }
+            spans.iter_mut().for_each(|s| *s = None);
+        }
+        if self.regex.captures_read(&mut scratch.locations, input).is_none() {
+            return false;
+        }
+        for (group, slot) in spans.iter_mut().enumerate() {
+            *slot = scratch.locations.get(group);
+        }
+        true
+    }
+
+    /// The full regex's capture positions for `input` (tests compare the
+    /// segmented engine with this).
+    pub fn regex_spans(&self, input: &[u8]) -> Option<Vec<Option<(usize, usize)>>> {
+        let mut locs = self.regex.capture_locations();
+        self.regex.captures_read(&mut locs, input)?;
+        Some((0..locs.len()).map(|g| locs.get(g)).collect())
+    }
+
+    /// The segmented engine's capture positions for `input`, when it has
+    /// one and it decides (group 0 is not filled).
+    pub fn segmented_spans(&self, input: &[u8]) -> Option<Vec<Option<(usize, usize)>>> {
+        let seg = self.segmented.as_ref()?;
+        let start = if seg.anchored { 0 } else { self.regex.find(input)?.start() };
+        let mut spans = vec![None; self.regex.captures_len()];
+        match seg.captures(input, start, &mut seg.scratch(), &mut spans) {
+            Outcome::Match(_) => Some(spans),
+            Outcome::Unknown => None,
         }
     }
 
@@ -85,10 +147,10 @@ impl CompiledPattern {
     }
 
     /// The fields a successful match produced.
-    fn fields(&self, input: &Bytes, locs: &CaptureLocations, keep_empty: bool) -> Fields {
+    fn fields(&self, input: &Bytes, spans: &Spans, keep_empty: bool) -> Fields {
         let mut fields = Fields::with_capacity(self.top_level_keys);
         for slot in self.slots.iter() {
-            let Some((start, end)) = locs.get(slot.group) else {
+            let Some(&Some((start, end))) = spans.get(slot.group) else {
                 continue;
             };
             if start == end && !keep_empty {
@@ -196,9 +258,21 @@ pub struct Matcher {
 /// filter chains of a few pipelines, each with a few grok filters at most.
 const SCRATCH_ENTRIES: usize = 16;
 
+/// One pattern's per-thread working memory.
+struct PatternScratch {
+    locations: CaptureLocations,
+    segmented: Option<segment::Scratch>,
+}
+
+/// One matcher's per-thread working memory.
+struct Scratch {
+    patterns: Vec<PatternScratch>,
+    spans: Vec<Option<(usize, usize)>>,
+}
+
 thread_local! {
-    /// Capture buffers per matcher id, most recently used last.
-    static SCRATCH: RefCell<Vec<(u64, Vec<CaptureLocations>)>> = const { RefCell::new(Vec::new()) };
+    /// Working memory per matcher id.
+    static SCRATCH: RefCell<Vec<(u64, Scratch)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Matcher {
@@ -220,44 +294,59 @@ impl Matcher {
     pub fn find(&self, input: &Bytes) -> Option<(usize, Fields)> {
         SCRATCH.with(|cell| {
             // A matcher never calls another matcher while this is borrowed,
-            // so the borrow cannot fail; a fresh buffer would do if it did.
-            let Ok(mut scratch) = cell.try_borrow_mut() else {
-                return self.find_with(input, &mut self.fresh_locations());
+            // so the borrow cannot fail; fresh memory would do if it did.
+            let Ok(mut entries) = cell.try_borrow_mut() else {
+                return self.find_with(input, &mut self.fresh_scratch());
             };
-            let pos = match scratch.iter().position(|(id, _)| *id == self.id) {
+            let pos = match entries.iter().position(|(id, _)| *id == self.id) {
                 Some(pos) => pos,
                 None => {
-                    if scratch.len() >= SCRATCH_ENTRIES {
-                        scratch.remove(0);
+                    if entries.len() >= SCRATCH_ENTRIES {
+                        entries.remove(0);
                     }
-                    scratch.push((self.id, self.fresh_locations()));
-                    scratch.len() - 1
+                    entries.push((self.id, self.fresh_scratch()));
+                    entries.len() - 1
                 }
             };
-            self.find_with(input, &mut scratch[pos].1)
+            self.find_with(input, &mut entries[pos].1)
         })
     }
 
-    fn fresh_locations(&self) -> Vec<CaptureLocations> {
-        self.patterns
+    fn fresh_scratch(&self) -> Scratch {
+        let groups = self
+            .patterns
             .iter()
-            .map(|p| p.regex.capture_locations())
-            .collect()
+            .map(|p| p.regex.captures_len())
+            .max()
+            .unwrap_or(0);
+        Scratch {
+            patterns: self
+                .patterns
+                .iter()
+                .map(|p| PatternScratch {
+                    locations: p.regex.capture_locations(),
+                    segmented: p.segmented.as_ref().map(Segmented::scratch),
+                })
+                .collect(),
+            spans: vec![None; groups],
+        }
     }
 
-    fn find_with(&self, input: &Bytes, locs: &mut [CaptureLocations]) -> Option<(usize, Fields)> {
-        let try_one = |i: usize, locs: &mut [CaptureLocations]| {
+    fn find_with(&self, input: &Bytes, scratch: &mut Scratch) -> Option<(usize, Fields)> {
+        let Scratch { patterns, spans } = scratch;
+        let mut try_one = |i: usize, known_match: bool| {
             let pattern = self.patterns.get(i)?;
-            let loc = locs.get_mut(i)?;
-            pattern.regex.captures_read(loc, input)?;
-            Some((i, pattern.fields(input, loc, self.keep_empty)))
+            let pattern_scratch = patterns.get_mut(i)?;
+            let spans = spans.get_mut(..pattern.regex.captures_len())?;
+            spans.iter_mut().for_each(|s| *s = None);
+            if !pattern.spans(input, known_match, pattern_scratch, spans) {
+                return None;
+            }
+            Some((i, pattern.fields(input, spans, self.keep_empty)))
         };
         match &self.set {
-            Some(set) => set
-                .matches(input)
-                .iter()
-                .find_map(|i| try_one(i, locs)),
-            None => (0..self.patterns.len()).find_map(|i| try_one(i, locs)),
+            Some(set) => set.matches(input).iter().find_map(|i| try_one(i, true)),
+            None => (0..self.patterns.len()).find_map(|i| try_one(i, false)),
         }
     }
 }

@@ -38,6 +38,7 @@
 pub mod compile;
 pub mod library;
 pub mod matcher;
+pub mod segment;
 #[cfg(test)]
 mod tests;
 

@@ -658,3 +658,115 @@ proptest! {
         let _ = GrokParser::with_patterns(&[text.as_str()]);
     }
 }
+
+// ---------------------------------------------------------------- segmented engine
+
+fn compiled(pattern: &str) -> matcher::CompiledPattern {
+    let lib = Definitions::library();
+    let e = expand(pattern, lib).unwrap_or_else(|e| panic!("{pattern}: {e}"));
+    let r = build_regex(&e.regex).unwrap();
+    matcher::CompiledPattern::new(pattern.to_owned(), &e, r)
+}
+
+/// The segmented engine agrees with the full regex on `line`: when it
+/// decides, its captures are the regex's (group 0 aside).
+fn assert_engines_agree(p: &matcher::CompiledPattern, line: &[u8]) -> bool {
+    let Some(seg) = p.segmented_spans(line) else {
+        return false;
+    };
+    let full = p
+        .regex_spans(line)
+        .unwrap_or_else(|| panic!("{}: segmented matched what the regex does not: {:?}", p.source, String::from_utf8_lossy(line)));
+    assert_eq!(seg[1..], full[1..], "{} on {:?}", p.source, String::from_utf8_lossy(line));
+    true
+}
+
+const SEGMENTED_CASES: &[(&str, &[&str])] = &[
+    ("^%{S3_ACCESS_LOG}", S3_LINES),
+    ("%{S3_ACCESS_LOG}", S3_LINES),
+    ("^%{ELB_ACCESS_LOG}", ELB_LINES),
+    ("^%{ALB_ACCESS_LOG}", ALB_LINES),
+    ("^%{ALB_ACCESS_LOG}$", ALB_LINES),
+    ("^%{COMBINEDAPACHELOG}", &[
+        r#"192.0.2.10 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif?x=1 HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)""#,
+        r#"2001:db8::7 - - [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" 200 5 "-" "agent \"quoted\" v1""#,
+        r#"198.51.100.3 - - [10/Oct/2000:13:55:36 -0700] "\x16\x03\x01\x00" 400 226 "-" "-""#,
+    ]),
+    ("^%{SYSLOGLINE}", &[
+        "Mar  7 09:12:01 web-01 sshd[4242]: Accepted publickey for deploy from 192.0.2.9 port 51234 ssh2",
+        "Mar 17 23:59:60 10.0.0.5 kernel: [12345.678] eth0: link up",
+    ]),
+];
+
+#[test]
+fn segmented_engine_agrees_with_the_regex_on_samples() {
+    for (pattern, lines) in SEGMENTED_CASES {
+        let p = compiled(pattern);
+        assert!(p.is_segmented(), "{pattern} should be segmented");
+        for line in *lines {
+            assert!(assert_engines_agree(&p, line.as_bytes()), "{pattern}: segmented engine undecided on {line}");
+        }
+    }
+}
+
+#[test]
+fn segmented_engine_handles_ambiguity_by_deferring() {
+    // `%{DATA}` before a space can end at several spaces: not forced, so
+    // the chain stops and the regex decides the rest.
+    for (pattern, line) in [
+        (r"^%{DATA:a} %{WORD:b}$", "x y z"),
+        (r"^%{WORD:a} (?:-|%{INT:n:int}) %{GREEDYDATA:rest}", "w -5 r e s t"),
+        (r"^%{WORD:a} (?:-|%{INT:n:int}) %{GREEDYDATA:rest}", "w - r"),
+        (r"^(?<x>a|ab)(?<y>c|bcd)(?<z>d*)", "abcd"),
+        (r"^%{NOTSPACE:a}(?: %{INT:b})?(?: %{WORD:c})?", "aa 12x"),
+        (r"^%{NOTSPACE:a}(?: %{INT:b})?(?: %{WORD:c})?", "aa -"),
+        (r"%{WORD:w}\b: %{INT:i}", "..abc: 12"),
+    ] {
+        let p = compiled(pattern);
+        assert_engines_agree(&p, line.as_bytes());
+        let parser = parser(&[pattern]);
+        let (_, fields) = parser.match_fields(&Bytes::copy_from_slice(line.as_bytes())).unwrap();
+        // Same fields as the full regex gives.
+        let spans = p.regex_spans(line.as_bytes()).unwrap();
+        let count = spans[1..].iter().filter(|s| matches!(s, Some((a, b)) if a < b)).count();
+        let mut leaves = 0;
+        fn walk(v: &Value, n: &mut usize) {
+            match v {
+                Value::Object(f) => f.iter().for_each(|(_, v)| walk(v, n)),
+                Value::Array(a) => a.iter().for_each(|v| walk(v, n)),
+                _ => *n += 1,
+            }
+        }
+        fields.iter().for_each(|(_, v)| walk(v, &mut leaves));
+        assert_eq!(leaves, count, "{pattern} on {line}: {fields:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Lines derived from real samples by replacing, deleting or inserting a
+    /// few bytes: wherever the segmented engine decides, it agrees.
+    #[test]
+    fn segmented_engine_agrees_on_mutated_lines(
+        case in 0..SEGMENTED_CASES.len(),
+        line in 0usize..8,
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, prop::sample::select(&b" -\"[]:.0aZ/"[..])), 0..4),
+    ) {
+        thread_local! {
+            static PATTERNS: Vec<matcher::CompiledPattern> =
+                SEGMENTED_CASES.iter().map(|(p, _)| compiled(p)).collect();
+        }
+        let (_, lines) = SEGMENTED_CASES[case];
+        let mut bytes = lines[line % lines.len()].as_bytes().to_vec();
+        for (at, op, b) in edits {
+            let i = at.index(bytes.len() + 1);
+            match op {
+                0 if i < bytes.len() => bytes[i] = b,
+                1 if i < bytes.len() => { bytes.remove(i); }
+                _ => bytes.insert(i, b),
+            }
+        }
+        PATTERNS.with(|ps| assert_engines_agree(&ps[case], &bytes));
+    }
+}
