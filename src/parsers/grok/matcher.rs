@@ -90,6 +90,16 @@ impl CompiledPattern {
         }
     }
 
+    #[doc(hidden)]
+    pub fn segmented(&self) -> Option<&Segmented> {
+        self.segmented.as_ref()
+    }
+
+    /// The segmented engine's plan, if any.
+    pub fn describe_segments(&self) -> Option<String> {
+        self.segmented.as_ref().map(Segmented::describe)
+    }
+
     /// Whether captures are extracted by the segmented engine.
     pub fn is_segmented(&self) -> bool {
         self.segmented.is_some()

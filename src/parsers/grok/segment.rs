@@ -82,7 +82,13 @@ enum Exact {
     /// exactly; `group` captures the whole span.
     Verify { regex: usize, group: Option<usize> },
     /// Alternatives in priority order: the first that matches exactly wins.
-    Alt(Vec<Exact>),
+    /// With each, the groups it may set, cleared again when it fails half-way.
+    Alt(Vec<(Exact, Vec<usize>)>),
+    /// A capture around a piece that has captures of its own.
+    Group { group: usize, inner: Box<Exact> },
+    /// A concatenation split at forced boundaries like the whole pattern;
+    /// `rest` must match from the last boundary to the end of the span.
+    Chain { steps: Vec<Step>, rest: Box<Exact> },
     /// A regex with captures that must match the span exactly.
     Captures { regex: usize },
 }
@@ -161,7 +167,35 @@ impl Segmented {
             regexes: Vec::new(),
             dfas: Vec::new(),
         };
-        let mut i = usize::from(anchored);
+        let (steps, mut i) = seg.chain(&items, usize::from(anchored))?;
+        seg.steps = steps;
+        i = i.min(items.len());
+        let tail = &items[i..];
+        seg.tail = if tail.is_empty() {
+            Tail::None
+        } else if tail.iter().skip(1).all(always_matches_empty) {
+            // Everything after the first item can match empty, so each item's
+            // own highest-priority match where the previous ended is the one
+            // the whole pattern takes.
+            let mut parts = Vec::with_capacity(tail.len());
+            for item in tail {
+                parts.push(seg.add_regex(&item.to_string())?);
+            }
+            Tail::Greedy(parts)
+        } else {
+            Tail::Regex(seg.add_regex(&concat_text(tail))?)
+        };
+        if seg.steps.is_empty() {
+            return None;
+        }
+        Some(seg)
+    }
+
+    /// Splits `items[start..]` at forced boundaries: the steps, and the index
+    /// of the first item not covered by them.
+    fn chain(&mut self, items: &[Hir], start: usize) -> Option<(Vec<Step>, usize)> {
+        let mut steps = Vec::new();
+        let mut i = start;
         while i < items.len() {
             let Some(offset) = items[i..].iter().position(|h| literal_of(h).is_some()) else {
                 break;
@@ -192,37 +226,22 @@ impl Segmented {
             } else if !piece.iter().any(|h| can_match_byte(h, first)) {
                 Locate::Byte(first)
             } else {
-                match seg.add_dfa(piece) {
+                match self.add_dfa(piece) {
                     Some(index) => Locate::Dfa(index),
                     None => break,
                 }
             };
-            let Some(exact) = seg.exact(piece) else {
+            let Some(exact) = self.exact(piece) else {
                 break;
             };
-            seg.steps.push(Step {
+            steps.push(Step {
                 locate,
                 literal: literal.into_boxed_slice(),
                 piece: exact,
             });
             i = k;
         }
-        let tail = &items[i.min(items.len())..];
-        seg.tail = if tail.is_empty() {
-            Tail::None
-        } else if tail.iter().all(always_matches_empty) {
-            let mut parts = Vec::with_capacity(tail.len());
-            for item in tail {
-                parts.push(seg.add_regex(&item.to_string())?);
-            }
-            Tail::Greedy(parts)
-        } else {
-            Tail::Regex(seg.add_regex(&concat_text(tail))?)
-        };
-        if seg.steps.is_empty() {
-            return None;
-        }
-        Some(seg)
+        Some((steps, i))
     }
 
     pub fn scratch(&self) -> Scratch {
@@ -278,25 +297,11 @@ impl Segmented {
                 regex: self.add_regex(&format!("(?:{})\\z", concat_text(many)))?,
                 group: None,
             }),
-            many => Some(Exact::Captures {
-                regex: self.add_regex(&format!("(?:{})\\z", concat_text(many)))?,
-            }),
+            many => self.exact_one(&Hir::concat(many.to_vec())),
         }
     }
 
     fn exact_one(&mut self, hir: &Hir) -> Option<Exact> {
-        if let HirKind::Capture(cap) = hir.kind() {
-            if captures_in(&cap.sub) == 0 {
-                let group = Some(*self.groups.get(cap.name.as_deref()?)?);
-                return match simple(&cap.sub, group) {
-                    Some(e) => Some(e),
-                    None => Some(Exact::Verify {
-                        regex: self.add_regex(&format!("(?:{})\\z", cap.sub))?,
-                        group,
-                    }),
-                };
-            }
-        }
         if captures_in(hir) == 0 {
             return match simple(hir, None) {
                 Some(e) => Some(e),
@@ -306,19 +311,72 @@ impl Segmented {
                 }),
             };
         }
-        if let HirKind::Alternation(alts) = hir.kind() {
-            let flat = alts.iter().all(|a| match a.kind() {
-                HirKind::Capture(c) => captures_in(&c.sub) == 0,
-                _ => captures_in(a) == 0,
-            });
-            if flat {
+        match hir.kind() {
+            HirKind::Capture(cap) => {
+                let group = *self.groups.get(cap.name.as_deref()?)?;
+                if captures_in(&cap.sub) == 0 {
+                    return match simple(&cap.sub, Some(group)) {
+                        Some(e) => Some(e),
+                        None => Some(Exact::Verify {
+                            regex: self.add_regex(&format!("(?:{})\\z", cap.sub))?,
+                            group: Some(group),
+                        }),
+                    };
+                }
+                Some(Exact::Group {
+                    group,
+                    inner: Box::new(self.exact_one(&cap.sub)?),
+                })
+            }
+            HirKind::Alternation(alts) => {
                 let mut out = Vec::with_capacity(alts.len());
                 for alt in alts {
-                    out.push(self.exact_one(alt)?);
+                    let mut groups = Vec::new();
+                    self.groups_in(alt, &mut groups);
+                    out.push((self.exact_one(alt)?, groups));
                 }
-                return Some(Exact::Alt(out));
+                Some(Exact::Alt(out))
             }
+            HirKind::Concat(_) => {
+                let mut items = Vec::new();
+                flatten(hir, &mut items);
+                let (steps, i) = self.chain(&items, 0)?;
+                if steps.is_empty() {
+                    return self.captures_regex(hir);
+                }
+                let rest = items.get(i..).unwrap_or_default();
+                let rest = match rest {
+                    [] => Exact::Nothing,
+                    [one] => self.exact_one(one)?,
+                    many => self.exact(many)?,
+                };
+                Some(Exact::Chain {
+                    steps,
+                    rest: Box::new(rest),
+                })
+            }
+            _ => self.captures_regex(hir),
         }
+    }
+
+    /// The full regex's indices of the groups inside `hir`.
+    fn groups_in(&self, hir: &Hir, out: &mut Vec<usize>) {
+        match hir.kind() {
+            HirKind::Capture(cap) => {
+                if let Some(g) = cap.name.as_deref().and_then(|n| self.groups.get(n)) {
+                    out.push(*g);
+                }
+                self.groups_in(&cap.sub, out);
+            }
+            HirKind::Repetition(rep) => self.groups_in(&rep.sub, out),
+            HirKind::Concat(items) | HirKind::Alternation(items) => {
+                items.iter().for_each(|h| self.groups_in(h, out));
+            }
+            _ => {}
+        }
+    }
+
+    fn captures_regex(&mut self, hir: &Hir) -> Option<Exact> {
         Some(Exact::Captures {
             regex: self.add_regex(&format!("(?:{hir})\\z"))?,
         })
@@ -327,27 +385,9 @@ impl Segmented {
     /// Fills `spans` with the captures of the match that starts at `start`.
     /// `spans` must be all `None` on entry.
     pub fn captures(&self, hay: &[u8], start: usize, scratch: &mut Scratch, spans: &mut Spans) -> Outcome {
-        let mut p = start;
-        for step in &self.steps {
-            let q = match step.locate {
-                Locate::Here => p,
-                Locate::Byte(b) => match hay.get(p..).and_then(|rest| memchr::memchr(b, rest)) {
-                    Some(offset) => p + offset,
-                    None => return Outcome::Unknown,
-                },
-                Locate::Dfa(d) => match self.unique_end(d, hay, p, &step.literal, scratch) {
-                    Some(q) => q,
-                    None => return Outcome::Unknown,
-                },
-            };
-            if !hay.get(q..).is_some_and(|rest| rest.starts_with(&step.literal)) {
-                return Outcome::Unknown;
-            }
-            if !self.matches_exactly(&step.piece, hay, p, q, scratch, spans) {
-                return Outcome::Unknown;
-            }
-            p = q + step.literal.len();
-        }
+        let Some(mut p) = self.run_steps(&self.steps, hay, start, hay.len(), scratch, spans) else {
+            return Outcome::Unknown;
+        };
         match &self.tail {
             Tail::None => Outcome::Match(p),
             Tail::Greedy(parts) => {
@@ -364,6 +404,27 @@ impl Segmented {
                 None => Outcome::Unknown,
             },
         }
+    }
+
+    /// Runs `steps` from `p`, every piece and literal inside `..end`; returns
+    /// where the last literal ended.
+    fn run_steps(&self, steps: &[Step], hay: &[u8], mut p: usize, end: usize, scratch: &mut Scratch, spans: &mut Spans) -> Option<usize> {
+        let hay = hay.get(..end)?;
+        for step in steps {
+            let q = match step.locate {
+                Locate::Here => p,
+                Locate::Byte(b) => p + memchr::memchr(b, hay.get(p..)?)?,
+                Locate::Dfa(d) => self.unique_end(d, hay, p, &step.literal, scratch)?,
+            };
+            if !hay.get(q..)?.starts_with(&step.literal) {
+                return None;
+            }
+            if !self.matches_exactly(&step.piece, hay, p, q, scratch, spans) {
+                return None;
+            }
+            p = q + step.literal.len();
+        }
+        Some(p)
     }
 
     /// Runs sub-regex `r` anchored at `p` over the rest of the line; copies
@@ -387,18 +448,26 @@ impl Segmented {
         let mut sid = dfa.start_state_forward(cache, &input).ok()?;
         let mut found = None;
         for (at, &byte) in hay.iter().enumerate().skip(p) {
-            sid = dfa.next_state(cache, sid, byte).ok()?;
-            if sid.is_tagged() {
-                if sid.is_match() && hay[at..].starts_with(literal) {
+            let mut next = if sid.is_tagged() {
+                dfa.next_state(cache, sid, byte).ok()?
+            } else {
+                dfa.next_state_untagged(cache, sid, byte)
+            };
+            if next.is_tagged() {
+                if next.is_unknown() {
+                    next = dfa.next_state(cache, sid, byte).ok()?;
+                }
+                if next.is_match() && hay[at..].starts_with(literal) {
                     if found.is_some() {
                         return None;
                     }
                     found = Some(at);
                 }
-                if sid.is_dead() || sid.is_quit() {
+                if next.is_dead() || next.is_quit() {
                     break;
                 }
             }
+            sid = next;
         }
         found
     }
@@ -441,7 +510,28 @@ impl Segmented {
                 }
                 ok
             }
-            Exact::Alt(alts) => alts.iter().any(|alt| self.matches_exactly(alt, hay, p, q, scratch, spans)),
+            Exact::Alt(alts) => alts.iter().any(|(alt, groups)| {
+                let ok = self.matches_exactly(alt, hay, p, q, scratch, spans);
+                if !ok {
+                    for g in groups {
+                        if let Some(slot) = spans.get_mut(*g) {
+                            *slot = None;
+                        }
+                    }
+                }
+                ok
+            }),
+            Exact::Group { group, inner } => {
+                let ok = self.matches_exactly(inner, hay, p, q, scratch, spans);
+                if ok {
+                    set(spans, &Some(*group));
+                }
+                ok
+            }
+            Exact::Chain { steps, rest } => match self.run_steps(steps, hay, p, q, scratch, spans) {
+                Some(at) => self.matches_exactly(rest, hay, at, q, scratch, spans),
+                None => false,
+            },
             Exact::Captures { regex } => {
                 let (Some(sub), Some((cache, caps))) = (self.regexes.get(*regex), scratch.regexes.get_mut(*regex)) else {
                     return false;
@@ -566,5 +656,88 @@ fn can_match_byte(hir: &Hir, b: u8) -> bool {
         HirKind::Repetition(rep) => rep.max != Some(0) && can_match_byte(&rep.sub, b),
         HirKind::Capture(cap) => can_match_byte(&cap.sub, b),
         HirKind::Concat(items) | HirKind::Alternation(items) => items.iter().any(|h| can_match_byte(h, b)),
+    }
+}
+
+impl Segmented {
+    /// A one-line summary of the plan, for debugging and tests.
+    pub fn describe(&self) -> String {
+        fn exact(e: &Exact) -> String {
+            match e {
+                Exact::Nothing => "-".into(),
+                Exact::Class { .. } => "class".into(),
+                Exact::Literal { .. } => "lit".into(),
+                Exact::Verify { .. } => "verify".into(),
+                Exact::Alt(a) => format!("alt({})", a.iter().map(|(e, _)| exact(e)).collect::<Vec<_>>().join("|")),
+                Exact::Captures { .. } => "captures".into(),
+                Exact::Group { inner, .. } => format!("group({})", exact(inner)),
+                Exact::Chain { steps, rest } => format!("chain({} steps, {})", steps.len(), exact(rest)),
+            }
+        }
+        let mut out: Vec<String> = self
+            .steps
+            .iter()
+            .map(|s| {
+                let l = match s.locate {
+                    Locate::Here => "here".to_owned(),
+                    Locate::Byte(b) => format!("byte {:?}", char::from(b)),
+                    Locate::Dfa(_) => "dfa".to_owned(),
+                };
+                format!("[{l}: {} {:?}]", exact(&s.piece), String::from_utf8_lossy(&s.literal))
+            })
+            .collect();
+        out.push(match &self.tail {
+            Tail::None => "tail none".into(),
+            Tail::Greedy(p) => format!("tail greedy x{}", p.len()),
+            Tail::Regex(_) => "tail regex".into(),
+        });
+        out.join(" ")
+    }
+}
+
+impl Segmented {
+    #[doc(hidden)]
+    pub fn timings(&self, hay: &[u8], n: u32) -> Vec<(String, f64)> {
+        let mut scratch = self.scratch();
+        let mut spans = vec![None; 200];
+        let mut out = Vec::new();
+        let mut p = 0;
+        for (i, step) in self.steps.iter().enumerate() {
+            let t = std::time::Instant::now();
+            let mut q = 0;
+            for _ in 0..n {
+                q = match step.locate {
+                    Locate::Here => p,
+                    Locate::Byte(b) => p + memchr::memchr(b, &hay[p..]).unwrap_or(0),
+                    Locate::Dfa(d) => self.unique_end(d, hay, p, &step.literal, &mut scratch).unwrap_or(0),
+                };
+            }
+            let locate = t.elapsed().as_nanos() as f64 / f64::from(n);
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                self.matches_exactly(&step.piece, hay, p, q, &mut scratch, &mut spans);
+            }
+            let exact = t.elapsed().as_nanos() as f64 / f64::from(n);
+            out.push((format!("step {i} locate"), locate));
+            out.push((format!("step {i} exact"), exact));
+            p = q + step.literal.len();
+        }
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            match &self.tail {
+                Tail::None => {}
+                Tail::Greedy(parts) => {
+                    let mut pp = p;
+                    for &r in parts {
+                        pp = self.anchored_at(r, hay, pp, &mut scratch, &mut spans).unwrap_or(pp);
+                    }
+                }
+                Tail::Regex(r) => {
+                    self.anchored_at(*r, hay, p, &mut scratch, &mut spans);
+                }
+            }
+        }
+        out.push(("tail".into(), t.elapsed().as_nanos() as f64 / f64::from(n)));
+        out
     }
 }
