@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::cloudwatch::{CloudwatchExportParser, CloudwatchSubscriptionParser};
+use super::grok::GrokParser;
 use super::json::JsonParser;
 use super::s3_access::S3AccessParser;
 use super::vpc_flow::VpcFlowParser;
@@ -18,6 +19,7 @@ pub const FORMATS: &[&str] = &[
     "syslog",
     "cloudwatch_subscription",
     "cloudwatch_export",
+    "grok",
 ];
 
 /// Builds the parser for `format` from its options (the `parse` filter's keys
@@ -32,6 +34,7 @@ pub fn build(format: &str, options: &Node) -> Result<Arc<dyn Parser>, DeError> {
             Arc::new(CloudwatchSubscriptionParser::new(from_node(options)?))
         }
         "cloudwatch_export" => Arc::new(CloudwatchExportParser::new(from_node(options)?)),
+        "grok" => Arc::new(GrokParser::from_node(options)?),
         other => {
             return Err(DeError {
                 message: format!(
