@@ -5,6 +5,7 @@
 //! flow back so inputs that can replay only move on once everything is delivered.
 //! See `DESIGN.md` in the shared folder and the README for the full picture.
 
+pub mod codecs;
 pub mod config;
 pub mod event;
 pub mod parsers;
