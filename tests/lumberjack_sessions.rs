@@ -35,7 +35,10 @@ async fn run_session(wire: &[u8], batch: usize) -> (Vec<Vec<Event>>, Vec<Ack>) {
             .filter_map(|f| frame_event(f, Utc::now(), &options))
             .collect();
         let open = acker.open_window(version, Instant::now());
-        let mut tickets: Vec<_> = events.chunks(batch).map(|_| acker.add_batch(&open)).collect();
+        let mut tickets: Vec<_> = events
+            .chunks(batch)
+            .map(|_| acker.add_batch(&open))
+            .collect();
         acker.seal(open, window.ack_seq());
         assert_eq!(
             acker.keepalive().is_some(),
@@ -75,9 +78,15 @@ async fn captured_pylogbeat_session() {
         .collect();
     assert_eq!(hex, captured);
     // Running sequence numbers: the ACKs are the last seqs, not the counts.
-    assert_eq!(acks.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![1, 3, 303]);
+    assert_eq!(
+        acks.iter().map(|a| a.seq).collect::<Vec<_>>(),
+        vec![1, 3, 303]
+    );
 
-    assert_eq!(windows.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 2, 300]);
+    assert_eq!(
+        windows.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![1, 2, 300]
+    );
     assert_eq!(windows[0][0].message, Bytes::from_static(b"hi"));
     assert_eq!(windows[1][1].message, Bytes::from_static(b"yo"));
     let e = &windows[2][7];

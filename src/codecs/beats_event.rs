@@ -73,7 +73,11 @@ pub fn frame_event(frame: Frame, now: DateTime<Utc>, options: &EventOptions) -> 
 /// a JSON object yields a tagged event holding the raw bytes.
 pub fn json_event(payload: Bytes, now: DateTime<Utc>, options: &EventOptions) -> Event {
     if payload.is_empty() {
-        return failed(payload, now, "beats JSON frame has an empty payload".to_owned());
+        return failed(
+            payload,
+            now,
+            "beats JSON frame has an empty payload".to_owned(),
+        );
     }
     match parse_value(&payload) {
         Ok(Value::Object(fields)) => build(payload, fields, now, options),
@@ -172,16 +176,38 @@ fn build(raw: Bytes, mut fields: Fields, now: DateTime<Utc>, options: &EventOpti
     event.meta.message_consumed = true;
 
     if let Some(tag) = tag {
-        event.add_tag(tag);
+        add_static_tag(&mut event.fields, tag);
     }
     if options.include_codec_tag {
-        event.add_tag(if codec_applied {
-            TAG_CODEC_APPLIED
-        } else {
-            TAG_RAW_EVENT
-        });
+        add_static_tag(
+            &mut event.fields,
+            if codec_applied {
+                TAG_CODEC_APPLIED
+            } else {
+                TAG_RAW_EVENT
+            },
+        );
     }
     event
+}
+
+/// [`Event::add_tag`] for the common case of an event without `tags`, without
+/// copying the constant strings: this runs for every Beats event, and every
+/// allocation an event holds costs again when its batch is freed.
+fn add_static_tag(fields: &mut Fields, tag: &'static str) {
+    let value = Value::Str(Bytes::from_static(tag.as_bytes()));
+    match fields.get_mut("tags") {
+        None => fields.push_unchecked(&b"tags"[..], Value::Array(vec![value])),
+        Some(Value::Array(items)) => {
+            if !items.iter().any(|t| t.as_bytes() == Some(tag.as_bytes())) {
+                items.push(value);
+            }
+        }
+        Some(other) => {
+            let old = std::mem::take(other);
+            *other = Value::Array(vec![old, value]);
+        }
+    }
 }
 
 /// Reads an `@timestamp`: RFC 3339 with any fraction and offset (Beats send
@@ -215,7 +241,11 @@ mod tests {
     }
 
     fn json(text: &'static str) -> Event {
-        json_event(Bytes::from_static(text.as_bytes()), now(), &EventOptions::default())
+        json_event(
+            Bytes::from_static(text.as_bytes()),
+            now(),
+            &EventOptions::default(),
+        )
     }
 
     fn get(event: &Event, path: &str) -> Option<Value> {
@@ -228,7 +258,10 @@ mod tests {
     fn filebeat_document() {
         let event = json(FILEBEAT);
         assert_eq!(event.message, Bytes::from_static(b"hello"));
-        assert_eq!(event.timestamp.to_rfc3339(), "2024-05-01T12:00:00.123+00:00");
+        assert_eq!(
+            event.timestamp.to_rfc3339(),
+            "2024-05-01T12:00:00.123+00:00"
+        );
         assert_eq!(get(&event, "@metadata.beat"), Some(Value::from("filebeat")));
         assert_eq!(get(&event, "host.name"), Some(Value::from("web-1")));
         assert_eq!(get(&event, "agent.version"), Some(Value::from("8.13.4")));
@@ -239,7 +272,10 @@ mod tests {
         // The message is written once, from the field.
         let out = to_string(&event);
         assert_eq!(out.matches("\"message\"").count(), 1, "{out}");
-        assert!(out.starts_with(r#"{"@timestamp":"2024-05-01T12:00:00.123Z","#), "{out}");
+        assert!(
+            out.starts_with(r#"{"@timestamp":"2024-05-01T12:00:00.123Z","#),
+            "{out}"
+        );
     }
 
     #[test]
@@ -256,11 +292,17 @@ mod tests {
         let event = json(
             r#"{"@timestamp": "2024-05-01T12:00:00.123456", "message": "hi", "host": "app-1", "tags": ["x"]}"#,
         );
-        assert_eq!(event.timestamp.to_rfc3339(), "2024-05-01T12:00:00.123456+00:00");
+        assert_eq!(
+            event.timestamp.to_rfc3339(),
+            "2024-05-01T12:00:00.123456+00:00"
+        );
         assert_eq!(get(&event, "host"), Some(Value::from("app-1")));
         assert_eq!(
             event.fields.get("tags"),
-            Some(&Value::Array(vec![Value::from("x"), Value::from(TAG_CODEC_APPLIED)]))
+            Some(&Value::Array(vec![
+                Value::from("x"),
+                Value::from(TAG_CODEC_APPLIED)
+            ]))
         );
     }
 
@@ -268,9 +310,15 @@ mod tests {
     fn timestamp_forms() {
         for (text, want) in [
             ("2024-05-01T12:00:00Z", "2024-05-01T12:00:00+00:00"),
-            ("2024-05-01T14:00:00.5+02:00", "2024-05-01T12:00:00.500+00:00"),
+            (
+                "2024-05-01T14:00:00.5+02:00",
+                "2024-05-01T12:00:00.500+00:00",
+            ),
             ("2024-05-01 12:00:00", "2024-05-01T12:00:00+00:00"),
-            ("2024-05-01T12:00:00.000000001", "2024-05-01T12:00:00.000000001+00:00"),
+            (
+                "2024-05-01T12:00:00.000000001",
+                "2024-05-01T12:00:00.000000001+00:00",
+            ),
         ] {
             let t = timestamp(&Value::from(text)).unwrap();
             assert_eq!(t.to_rfc3339(), want, "{text}");
@@ -309,6 +357,23 @@ mod tests {
     }
 
     #[test]
+    fn tags_are_appended_to_what_the_client_sent() {
+        let event = json(r#"{"message":"m","tags":"solo"}"#);
+        assert_eq!(
+            event.fields.get("tags"),
+            Some(&Value::Array(vec![
+                Value::from("solo"),
+                Value::from(TAG_CODEC_APPLIED)
+            ]))
+        );
+        let event = json(r#"{"message":"m","tags":["beats_input_codec_plain_applied"]}"#);
+        assert_eq!(
+            event.fields.get("tags"),
+            Some(&Value::Array(vec![Value::from(TAG_CODEC_APPLIED)]))
+        );
+    }
+
+    #[test]
     fn codec_tag_can_be_turned_off() {
         let options = EventOptions {
             include_codec_tag: false,
@@ -320,7 +385,11 @@ mod tests {
     #[test]
     fn not_json_is_a_tagged_event() {
         for payload in [&b"hi"[..], b"", b"\"just a string\"", b"[1,2]", b"{\"a\":"] {
-            let event = json_event(Bytes::copy_from_slice(payload), now(), &EventOptions::default());
+            let event = json_event(
+                Bytes::copy_from_slice(payload),
+                now(),
+                &EventOptions::default(),
+            );
             assert_eq!(event.message.as_ref(), payload);
             assert!(event.has_tag(TAG_JSON_FAILURE), "{payload:?}");
             assert!(event.emits_message());
@@ -333,7 +402,10 @@ mod tests {
     fn legacy_pairs() {
         let pairs = vec![
             (Bytes::from_static(b"line"), Bytes::from_static(b"hi")),
-            (Bytes::from_static(b"file"), Bytes::from_static(b"/var/log/x")),
+            (
+                Bytes::from_static(b"file"),
+                Bytes::from_static(b"/var/log/x"),
+            ),
             (Bytes::from_static(b"offset"), Bytes::from_static(b"42")),
         ];
         let event = data_event(pairs, now(), &EventOptions::default());
@@ -371,7 +443,10 @@ mod tests {
             Some(Value::from("10.1.2.3"))
         );
         set_peer_ip(&mut event, "::1".parse().unwrap());
-        assert_eq!(get(&event, "@metadata.input.beats.host.ip"), Some(Value::from("::1")));
+        assert_eq!(
+            get(&event, "@metadata.input.beats.host.ip"),
+            Some(Value::from("::1"))
+        );
     }
 
     #[test]

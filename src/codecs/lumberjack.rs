@@ -103,7 +103,10 @@ pub enum Frame {
     /// `J`: one JSON document (normally an object), as sent.
     Json { seq: u32, payload: Bytes },
     /// `D`: legacy v1 key/value pairs, in wire order, as sent.
-    Data { seq: u32, pairs: Vec<(Bytes, Bytes)> },
+    Data {
+        seq: u32,
+        pairs: Vec<(Bytes, Bytes)>,
+    },
 }
 
 impl Frame {
@@ -294,11 +297,7 @@ impl LumberjackCodec {
 
     /// Inflates one `C` payload and queues the frames it holds.
     fn expand(&mut self, zlib: &[u8]) -> Result<(), LumberjackError> {
-        let inflated = inflate(
-            &mut self.inflater,
-            zlib,
-            self.limits.max_decompressed_bytes,
-        )?;
+        let inflated = inflate(&mut self.inflater, zlib, self.limits.max_decompressed_bytes)?;
         let total = inflated.len();
         // Zero-copy: the Vec's allocation becomes the buffer every inner
         // payload is sliced from.
@@ -412,8 +411,9 @@ fn parse_frame(
     let Some(&version_byte) = buf.first() else {
         return Ok(None);
     };
-    let version =
-        Version::from_byte(version_byte).ok_or(LumberjackError::BadVersion { found: version_byte })?;
+    let version = Version::from_byte(version_byte).ok_or(LumberjackError::BadVersion {
+        found: version_byte,
+    })?;
     let Some(&frame_type) = buf.get(1) else {
         return Ok(None);
     };
@@ -527,7 +527,11 @@ fn parse_data(
 /// Inflates a whole zlib stream into one buffer, never letting it grow past
 /// `limit` (a zlib bomb is stopped after at most `limit` bytes of output).
 /// Bytes after the end of the zlib stream are ignored, as go-lumber does.
-fn inflate(inflater: &mut Decompress, input: &[u8], limit: usize) -> Result<Vec<u8>, LumberjackError> {
+fn inflate(
+    inflater: &mut Decompress,
+    input: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>, LumberjackError> {
     inflater.reset(true);
     let cap = limit.saturating_add(1);
     // JSON log events compress 5–10×; start there and double as needed.
@@ -606,10 +610,10 @@ pub fn encode_compressed(inner: &[u8], level: u32, version: Version, out: &mut B
     use std::io::Write;
     let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(level));
     // Writing into a Vec cannot fail.
-    let compressed = match encoder.write_all(inner).and_then(|()| encoder.finish()) {
-        Ok(c) => c,
-        Err(_) => Vec::new(),
-    };
+    let compressed: Vec<u8> = encoder
+        .write_all(inner)
+        .and_then(|()| encoder.finish())
+        .unwrap_or_default();
     out.put_u8(version.byte());
     out.put_u8(TYPE_COMPRESSED);
     out.put_u32(compressed.len() as u32);
@@ -630,7 +634,10 @@ mod tests {
     }
 
     /// Decodes everything in `bytes` (as if the connection then closed).
-    fn decode_all(codec: &mut LumberjackCodec, bytes: &[u8]) -> Result<Vec<Frame>, LumberjackError> {
+    fn decode_all(
+        codec: &mut LumberjackCodec,
+        bytes: &[u8],
+    ) -> Result<Vec<Frame>, LumberjackError> {
         let mut buf = BytesMut::from(bytes);
         let mut frames = Vec::new();
         while let Some(f) = codec.decode(&mut buf)? {
@@ -682,7 +689,12 @@ mod tests {
             vec![w(Version::V2, 1), j(1, r#"{"message":"hi"}"#)]
         );
         assert_eq!(
-            Ack { version: Version::V2, seq: 1 }.to_bytes().to_vec(),
+            Ack {
+                version: Version::V2,
+                seq: 1
+            }
+            .to_bytes()
+            .to_vec(),
             hex("32 41 00 00 00 01")
         );
     }
@@ -726,7 +738,12 @@ mod tests {
             ]
         );
         assert_eq!(
-            Ack { version: Version::V2, seq: 2 }.to_bytes().to_vec(),
+            Ack {
+                version: Version::V2,
+                seq: 2
+            }
+            .to_bytes()
+            .to_vec(),
             hex("32 41 00 00 00 02")
         );
     }
@@ -753,7 +770,12 @@ mod tests {
             ]
         );
         assert_eq!(
-            Ack { version: Version::V1, seq: 1 }.to_bytes().to_vec(),
+            Ack {
+                version: Version::V1,
+                seq: 1
+            }
+            .to_bytes()
+            .to_vec(),
             hex("31 41 00 00 00 01")
         );
     }
@@ -768,7 +790,10 @@ mod tests {
         let err = decode(&hex("16 03 01 02 00 01 00 01 fc 03 03")).unwrap_err();
         assert!(matches!(err, LumberjackError::BadVersion { found: 0x16 }));
         let msg = err.to_string();
-        assert!(msg.contains("0x16") && msg.contains("TLS") && msg.contains("'2'"), "{msg}");
+        assert!(
+            msg.contains("0x16") && msg.contains("TLS") && msg.contains("'2'"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -780,7 +805,10 @@ mod tests {
     #[test]
     fn negative_http_client() {
         let err = decode(b"GET / HTTP/1.1\r\n\r\n").unwrap_err();
-        assert!(err.to_string().contains("0x47") && err.to_string().contains("HTTP"), "{err}");
+        assert!(
+            err.to_string().contains("0x47") && err.to_string().contains("HTTP"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -788,7 +816,10 @@ mod tests {
         let err = decode(&hex("32 58 00 00 00 01")).unwrap_err();
         assert!(matches!(
             err,
-            LumberjackError::UnknownFrameType { version: Version::V2, found: 0x58 }
+            LumberjackError::UnknownFrameType {
+                version: Version::V2,
+                found: 0x58
+            }
         ));
         assert!(err.to_string().contains("0x58 ('X')"), "{err}");
     }
@@ -805,12 +836,19 @@ mod tests {
     fn negative_huge_length_rejected_before_allocating() {
         let mut codec = LumberjackCodec::default();
         let mut buf = BytesMut::from(&hex("32 57 00 00 00 01 32 4a 00 00 00 01 ff ff ff ff")[..]);
-        assert!(matches!(codec.decode(&mut buf), Ok(Some(Frame::WindowSize { .. }))));
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Ok(Some(Frame::WindowSize { .. }))
+        ));
         let cap_before = buf.capacity();
         let err = codec.decode(&mut buf).unwrap_err();
         assert!(buf.capacity() <= cap_before.max(64));
         match &err {
-            LumberjackError::FrameTooLarge { kind: FrameKind::Json, size, limit } => {
+            LumberjackError::FrameTooLarge {
+                kind: FrameKind::Json,
+                size,
+                limit,
+            } => {
                 assert_eq!(*size, 0xffff_ffff);
                 assert_eq!(*limit, DEFAULT_MAX_FRAME_BYTES);
             }
@@ -821,7 +859,10 @@ mod tests {
 
     #[test]
     fn negative_not_json_is_still_a_frame() {
-        let frames = decode(&hex("32 57 00 00 00 01 32 4a 00 00 00 01 00 00 00 02 68 69")).unwrap();
+        let frames = decode(&hex(
+            "32 57 00 00 00 01 32 4a 00 00 00 01 00 00 00 02 68 69",
+        ))
+        .unwrap();
         assert_eq!(frames, vec![w(Version::V2, 1), j(1, "hi")]);
     }
 
@@ -833,24 +874,59 @@ mod tests {
         };
         let mut codec = LumberjackCodec::new(limits);
         let err = decode_all(&mut codec, &hex("32 43 00 00 00 11")).unwrap_err();
-        assert!(matches!(err, LumberjackError::FrameTooLarge { kind: FrameKind::Compressed, size: 17, .. }));
+        assert!(matches!(
+            err,
+            LumberjackError::FrameTooLarge {
+                kind: FrameKind::Compressed,
+                size: 17,
+                ..
+            }
+        ));
         // A D frame's size is the sum of its pairs.
         let mut codec = LumberjackCodec::new(limits);
         let mut frame = BytesMut::new();
         let pairs = vec![(Bytes::from("line"), Bytes::from("0123456789"))];
         encode_frame(&Frame::Data { seq: 1, pairs }, Version::V1, &mut frame);
         let err = decode_all(&mut codec, &frame).unwrap_err();
-        assert!(matches!(err, LumberjackError::FrameTooLarge { kind: FrameKind::Data, size: 22, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                LumberjackError::FrameTooLarge {
+                    kind: FrameKind::Data,
+                    size: 22,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         // A pair count that cannot fit is rejected at once.
         let err = decode(&hex("31 44 00 00 00 01 ff ff ff ff")).unwrap_err();
-        assert!(matches!(err, LumberjackError::FrameTooLarge { kind: FrameKind::Data, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                LumberjackError::FrameTooLarge {
+                    kind: FrameKind::Data,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn window_size_limit() {
         let err = decode(&hex("32 57 00 00 40 01")).unwrap_err();
-        assert!(matches!(err, LumberjackError::WindowTooLarge { size: 16385, limit: 16384 }));
-        assert_eq!(decode(&hex("32 57 00 00 40 00")).unwrap(), vec![w(Version::V2, 16384)]);
+        assert!(matches!(
+            err,
+            LumberjackError::WindowTooLarge {
+                size: 16385,
+                limit: 16384
+            }
+        ));
+        assert_eq!(
+            decode(&hex("32 57 00 00 40 00")).unwrap(),
+            vec![w(Version::V2, 16384)]
+        );
     }
 
     #[test]
@@ -865,7 +941,13 @@ mod tests {
             ..Limits::default()
         });
         let err = decode_all(&mut codec, &wire).unwrap_err();
-        assert!(matches!(err, LumberjackError::DecompressedTooLarge { limit: 1048576 }), "{err}");
+        assert!(
+            matches!(
+                err,
+                LumberjackError::DecompressedTooLarge { limit: 1048576 }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -884,7 +966,10 @@ mod tests {
             )
         };
         assert_eq!(at(26).unwrap().len(), 1);
-        assert!(matches!(at(25), Err(LumberjackError::DecompressedTooLarge { .. })));
+        assert!(matches!(
+            at(25),
+            Err(LumberjackError::DecompressedTooLarge { .. })
+        ));
     }
 
     #[test]
@@ -895,7 +980,13 @@ mod tests {
         encode_compressed(&inner[..20], 6, Version::V2, &mut wire);
         let err = decode(&wire).unwrap_err();
         assert!(
-            matches!(err, LumberjackError::TruncatedCompressed { offset: 0, remaining: 20 }),
+            matches!(
+                err,
+                LumberjackError::TruncatedCompressed {
+                    offset: 0,
+                    remaining: 20
+                }
+            ),
             "{err}"
         );
     }
@@ -903,7 +994,11 @@ mod tests {
     #[test]
     fn truncated_zlib_stream() {
         let mut inner = BytesMut::new();
-        encode_frame(&j(1, r#"{"message":"hello hello hello"}"#), Version::V2, &mut inner);
+        encode_frame(
+            &j(1, r#"{"message":"hello hello hello"}"#),
+            Version::V2,
+            &mut inner,
+        );
         let mut full = BytesMut::new();
         encode_compressed(&inner, 6, Version::V2, &mut full);
         let zlib = &full[6..];
@@ -933,7 +1028,10 @@ mod tests {
         encode_compressed(b"", 6, Version::V2, &mut inner);
         let mut wire = BytesMut::new();
         encode_compressed(&inner, 6, Version::V2, &mut wire);
-        assert!(matches!(decode(&wire).unwrap_err(), LumberjackError::NestedCompression));
+        assert!(matches!(
+            decode(&wire).unwrap_err(),
+            LumberjackError::NestedCompression
+        ));
     }
 
     #[test]
@@ -950,7 +1048,10 @@ mod tests {
     fn eof_inside_a_frame() {
         let bytes = hex(T1);
         let err = decode(&bytes[..20]).unwrap_err();
-        assert!(matches!(err, LumberjackError::TruncatedFrame { buffered: 14 }), "{err}");
+        assert!(
+            matches!(err, LumberjackError::TruncatedFrame { buffered: 14 }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -972,9 +1073,10 @@ mod tests {
         let mut buf = BytesMut::from(&hex(T3)[..]);
         let mut codec = LumberjackCodec::default();
         codec.decode(&mut buf).unwrap();
-        let (Some(Frame::Json { payload: a, .. }), Some(Frame::Json { payload: b, .. })) =
-            (codec.decode(&mut buf).unwrap(), codec.decode(&mut buf).unwrap())
-        else {
+        let (Some(Frame::Json { payload: a, .. }), Some(Frame::Json { payload: b, .. })) = (
+            codec.decode(&mut buf).unwrap(),
+            codec.decode(&mut buf).unwrap(),
+        ) else {
             panic!("expected two J frames");
         };
         assert_eq!(b.as_ptr() as usize, a.as_ptr() as usize + a.len() + 10);
@@ -1016,7 +1118,12 @@ mod tests {
     #[test]
     fn data_frame_in_small_reads() {
         let pairs: Vec<(Bytes, Bytes)> = (0..50)
-            .map(|i| (Bytes::from(format!("key{i}")), Bytes::from(format!("value {i}"))))
+            .map(|i| {
+                (
+                    Bytes::from(format!("key{i}")),
+                    Bytes::from(format!("value {i}")),
+                )
+            })
             .collect();
         let frame = Frame::Data { seq: 7, pairs };
         let mut wire = BytesMut::new();

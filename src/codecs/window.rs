@@ -29,7 +29,7 @@ use futures_core::Stream;
 use tokio::io::AsyncRead;
 use tokio_util::codec::FramedRead;
 
-use super::lumberjack::{FrameKind, Frame, LumberjackCodec, LumberjackError, Version};
+use super::lumberjack::{Frame, FrameKind, LumberjackCodec, LumberjackError, Version};
 
 /// One window's data frames, complete (or cut short by the client starting
 /// the next window early).
@@ -288,7 +288,13 @@ mod tests {
     #[test]
     fn eof_mid_window_drops_it() {
         let err = assemble(vec![w(2), j(1)]).unwrap_err();
-        assert!(matches!(err, LumberjackError::IncompleteWindow { received: 1, declared: 2 }));
+        assert!(matches!(
+            err,
+            LumberjackError::IncompleteWindow {
+                received: 1,
+                declared: 2
+            }
+        ));
         assert!(err.to_string().contains("dropped"), "{err}");
     }
 
@@ -339,7 +345,10 @@ mod tests {
         let mut reader = WindowReader::from_reader(&wire[..], LumberjackCodec::default());
         assert!(matches!(
             reader.next_window().await,
-            Err(LumberjackError::IncompleteWindow { received: 1, declared: 2 })
+            Err(LumberjackError::IncompleteWindow {
+                received: 1,
+                declared: 2
+            })
         ));
     }
 
