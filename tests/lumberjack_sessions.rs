@@ -12,7 +12,7 @@ use chrono::Utc;
 use weir::codecs::acker::Acker;
 use weir::codecs::beats_event::{frame_event, EventOptions, TAG_CODEC_APPLIED};
 use weir::codecs::lumberjack::{
-    encode_compressed, encode_frame, Ack, Frame, LumberjackCodec, Version,
+    encode_compressed, encode_frame, AckFrame, Frame, LumberjackCodec, Version,
 };
 use weir::codecs::window::{Window, WindowReader};
 use weir::event::{Event, Path, Value};
@@ -20,7 +20,7 @@ use weir::event::{Event, Path, Value};
 /// Reads every window from `wire`, turns it into events handed on in
 /// batches of `batch`, completes the batches in reverse order and returns
 /// the events and the ACKs sent, in order.
-async fn run_session(wire: &[u8], batch: usize) -> (Vec<Vec<Event>>, Vec<Ack>) {
+async fn run_session(wire: &[u8], batch: usize) -> (Vec<Vec<Event>>, Vec<AckFrame>) {
     let mut reader = WindowReader::from_reader(wire, LumberjackCodec::default());
     let mut acker = Acker::new();
     let mut windows = Vec::new();
@@ -147,7 +147,7 @@ async fn filebeat_style_session() {
     assert_eq!(
         acks,
         [2048, 10, 5]
-            .map(|seq| Ack {
+            .map(|seq| AckFrame {
                 version: Version::V2,
                 seq
             })

@@ -16,13 +16,17 @@
 //!   `ACK(0)` every few seconds without other writes (Logstash: 5 s) so the
 //!   client's 30 s read deadline does not expire while the pipeline is slow.
 //!   v1 clients have no keepalive.
+//! * A batch the pipeline could not deliver ([`Acker::fail`]) is never
+//!   acknowledged: earlier windows still are, and once the failed window is
+//!   the oldest, [`Acker::must_close`] says to close the connection, so the
+//!   client resends it (at-least-once; it never learns of a partial success).
 //!
 //! Typical use by the `beats` input, per connection:
 //!
 //! ```
 //! # use std::time::Instant;
 //! # use weir::codecs::acker::Acker;
-//! # use weir::codecs::lumberjack::{Ack, Version};
+//! # use weir::codecs::lumberjack::{AckFrame, Version};
 //! let mut acker = Acker::new();
 //! let window = acker.open_window(Version::V2, Instant::now());
 //! let first = acker.add_batch(&window);   // hand events 1..512 to the pipeline
@@ -30,16 +34,16 @@
 //! acker.seal(window, 1024);               // no more batches; ACK will say 1024
 //! acker.complete(second);                 // the pipeline accepted a batch
 //! assert_eq!(acker.next_ack(), None);     // the first is still pending
-//! assert_eq!(acker.keepalive(), Some(Ack::KEEPALIVE));
+//! assert_eq!(acker.keepalive(), Some(AckFrame::KEEPALIVE));
 //! acker.complete(first);
-//! assert_eq!(acker.next_ack(), Some(Ack { version: Version::V2, seq: 1024 }));
+//! assert_eq!(acker.next_ack(), Some(AckFrame { version: Version::V2, seq: 1024 }));
 //! assert!(!acker.in_flight());
 //! ```
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::lumberjack::{Ack, Version};
+use super::lumberjack::{AckFrame, Version};
 
 /// The ACK bookkeeping of one connection.
 #[derive(Debug, Default)]
@@ -56,6 +60,8 @@ struct Slot {
     pending: u64,
     /// Set when the window is sealed: no more batches, and the ACK value.
     ack_seq: Option<u32>,
+    /// A batch of this window was not delivered: never acknowledge it.
+    failed: bool,
     opened_at: Instant,
 }
 
@@ -88,6 +94,7 @@ impl Acker {
             version,
             pending: 0,
             ack_seq: None,
+            failed: false,
             opened_at: now,
         });
         OpenWindow { id }
@@ -118,19 +125,37 @@ impl Acker {
         }
     }
 
+    /// Records that the pipeline could not deliver `batch` (the engine's
+    /// `BatchStatus::Failed`): its window will never be acknowledged. Keep
+    /// sending the ACKs [`Acker::next_ack`] still gives for earlier windows,
+    /// then close once [`Acker::must_close`] says so.
+    pub fn fail(&mut self, batch: BatchTicket) {
+        if let Some(slot) = self.slot_mut(batch.window) {
+            slot.pending = slot.pending.saturating_sub(1);
+            slot.failed = true;
+        }
+    }
+
+    /// Whether the oldest unacknowledged window had a batch fail: every
+    /// window before it has been acknowledged, so close the connection now
+    /// and let the client resend from this window.
+    pub fn must_close(&self) -> bool {
+        self.windows.front().is_some_and(|slot| slot.failed)
+    }
+
     /// The next ACK to send, if the oldest unacknowledged window is sealed
     /// and all its batches completed. Several windows may become ready at
     /// once: send one ACK per call, in order.
-    pub fn next_ack(&mut self) -> Option<Ack> {
+    pub fn next_ack(&mut self) -> Option<AckFrame> {
         let front = self.windows.front()?;
         let seq = front.ack_seq?;
-        if front.pending > 0 {
+        if front.pending > 0 || front.failed {
             return None;
         }
         let version = front.version;
         self.windows.pop_front();
         self.front_id += 1;
-        Some(Ack { version, seq })
+        Some(AckFrame { version, seq })
     }
 
     /// Whether any window awaits its ACK: while so, keep the client alive.
@@ -145,9 +170,9 @@ impl Acker {
     /// `ACK(0)` is what Logstash and go-lumber send; a go-lumber client takes
     /// any value below its window's size as "still working" and restarts its
     /// read deadline, and pylogbeat keeps reading until it sees its last seq.
-    pub fn keepalive(&self) -> Option<Ack> {
+    pub fn keepalive(&self) -> Option<AckFrame> {
         match self.windows.front()?.version {
-            Version::V2 => Some(Ack::KEEPALIVE),
+            Version::V2 => Some(AckFrame::KEEPALIVE),
             Version::V1 => None,
         }
     }
@@ -175,8 +200,8 @@ mod tests {
     use proptest::prelude::*;
     use std::time::Duration;
 
-    fn ack(seq: u32) -> Option<Ack> {
-        Some(Ack {
+    fn ack(seq: u32) -> Option<AckFrame> {
+        Some(AckFrame {
             version: Version::V2,
             seq,
         })
@@ -239,9 +264,35 @@ mod tests {
         assert_eq!(a.keepalive(), None);
         a.complete(b);
         assert_eq!(
-            a.next_ack().map(Ack::to_bytes),
+            a.next_ack().map(AckFrame::to_bytes),
             Some([b'1', b'A', 0, 0, 0, 1])
         );
+    }
+
+    #[test]
+    fn failed_batch_blocks_its_window_but_not_earlier_ones() {
+        let t = Instant::now();
+        let mut a = Acker::new();
+        let w1 = a.open_window(Version::V2, t);
+        let b1 = a.add_batch(&w1);
+        a.seal(w1, 1);
+        let w2 = a.open_window(Version::V2, t);
+        let b2 = a.add_batch(&w2);
+        let b3 = a.add_batch(&w2);
+        a.seal(w2, 2);
+        let w3 = a.open_window(Version::V2, t);
+        let b4 = a.add_batch(&w3);
+        a.seal(w3, 3);
+        a.fail(b2);
+        a.complete(b4);
+        assert!(!a.must_close());
+        a.complete(b1);
+        assert_eq!(a.next_ack(), ack(1));
+        assert_eq!(a.next_ack(), None);
+        assert!(a.must_close());
+        a.complete(b3);
+        assert_eq!(a.next_ack(), None);
+        assert!(a.must_close());
     }
 
     /// A window for the property tests: how many batches it is split into.
@@ -276,7 +327,12 @@ mod tests {
         /// in window order with the right values (increasing, for a client with
         /// a running counter); every window is acknowledged in the end.
         #[test]
-        fn any_completion_order((windows, steps) in arb_schedule()) {
+        fn any_completion_order(
+            (windows, steps) in arb_schedule(),
+            failing in prop::option::of(0usize..8),
+        ) {
+            // `failing`: the window whose first batch fails, if it has one.
+            let failing = failing.filter(|&w| windows.get(w).is_some_and(|&b| b > 0));
             let t = Instant::now();
             let mut acker = Acker::new();
             let mut open = Vec::new();
@@ -295,6 +351,7 @@ mod tests {
             let mut sealed = vec![false; windows.len()];
             let mut done = vec![0usize; windows.len()];
             let mut acked = Vec::new();
+            let mut failed = false;
             for step in steps {
                 match step {
                     Step::Seal(w) => {
@@ -303,7 +360,13 @@ mod tests {
                         sealed[w] = true;
                     }
                     Step::Complete(w, b) => {
-                        acker.complete(tickets[w][b].take().unwrap());
+                        let ticket = tickets[w][b].take().unwrap();
+                        if failing == Some(w) && b == 0 {
+                            acker.fail(ticket);
+                            failed = true;
+                        } else {
+                            acker.complete(ticket);
+                        }
                         done[w] += 1;
                     }
                 }
@@ -314,6 +377,7 @@ mod tests {
                         prop_assert!(sealed[earlier]);
                         prop_assert_eq!(done[earlier], windows[earlier] as usize);
                     }
+                    prop_assert!(failing != Some(w), "failed window acknowledged");
                     prop_assert_eq!(a.seq, last_seq[w]);
                     if let Some(&prev) = acked.last() {
                         prop_assert!(a.seq > prev);
@@ -322,8 +386,16 @@ mod tests {
                 }
                 prop_assert_eq!(acker.in_flight(), acked.len() < windows.len());
                 prop_assert_eq!(acker.keepalive().is_some(), acker.in_flight());
+                prop_assert_eq!(acker.must_close(), failed && failing == Some(acked.len()));
             }
-            prop_assert_eq!(acked, last_seq);
+            match failing {
+                // Everything before the failed window, nothing from it on.
+                Some(w) => {
+                    prop_assert_eq!(&acked[..], &last_seq[..w]);
+                    prop_assert!(acker.must_close());
+                }
+                None => prop_assert_eq!(acked, last_seq),
+            }
         }
     }
 }

@@ -126,7 +126,7 @@ impl Frame {
 
 /// An ACK frame, the only thing a server writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ack {
+pub struct AckFrame {
     /// Must be the version byte of the window being acknowledged (go-lumber
     /// rejects a v2 window's ACK that does not say `'2'`).
     pub version: Version,
@@ -134,10 +134,10 @@ pub struct Ack {
     pub seq: u32,
 }
 
-impl Ack {
+impl AckFrame {
     /// `ACK(0)`: restarts a v2 client's read deadline while its window is
     /// still being processed, without acknowledging anything.
-    pub const KEEPALIVE: Ack = Ack {
+    pub const KEEPALIVE: AckFrame = AckFrame {
         version: Version::V2,
         seq: 0,
     };
@@ -261,7 +261,7 @@ fn printable(byte: u8) -> String {
     }
 }
 
-/// Decodes client frames and encodes [`Ack`]s. One per connection: it keeps
+/// Decodes client frames and encodes [`AckFrame`]s. One per connection: it keeps
 /// the frames of a `C` that are not yet returned and the progress of a
 /// partially received `D` frame.
 #[derive(Debug)]
@@ -350,10 +350,10 @@ impl Decoder for LumberjackCodec {
     }
 }
 
-impl Encoder<Ack> for LumberjackCodec {
+impl Encoder<AckFrame> for LumberjackCodec {
     type Error = LumberjackError;
 
-    fn encode(&mut self, ack: Ack, dst: &mut BytesMut) -> Result<(), LumberjackError> {
+    fn encode(&mut self, ack: AckFrame, dst: &mut BytesMut) -> Result<(), LumberjackError> {
         dst.extend_from_slice(&ack.to_bytes());
         Ok(())
     }
@@ -556,6 +556,11 @@ fn inflate(
             return Err(LumberjackError::DecompressedTooLarge { limit });
         }
         if status == Status::StreamEnd {
+            // Events keep slices of this buffer alive until delivered: give
+            // back a large unused tail rather than hold it for that long.
+            if out.capacity() - out.len() > out.len() / 8 {
+                out.shrink_to_fit();
+            }
             return Ok(out);
         }
         let progressed = inflater.total_in() as usize != consumed || out.len() != produced;
@@ -573,7 +578,7 @@ fn inflate(
 
 /// Appends `frame` in wire form. `version` is written on the frame (a
 /// [`Frame::WindowSize`] uses its own). For clients, tests and benchmarks:
-/// a server only writes [`Ack`]s.
+/// a server only writes [`AckFrame`]s.
 pub fn encode_frame(frame: &Frame, version: Version, out: &mut BytesMut) {
     match frame {
         Frame::WindowSize { version, count } => {
@@ -689,7 +694,7 @@ mod tests {
             vec![w(Version::V2, 1), j(1, r#"{"message":"hi"}"#)]
         );
         assert_eq!(
-            Ack {
+            AckFrame {
                 version: Version::V2,
                 seq: 1
             }
@@ -738,7 +743,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            Ack {
+            AckFrame {
                 version: Version::V2,
                 seq: 2
             }
@@ -750,10 +755,13 @@ mod tests {
 
     #[test]
     fn t5_keepalive() {
-        assert_eq!(Ack::KEEPALIVE.to_bytes().to_vec(), hex("32 41 00 00 00 00"));
+        assert_eq!(
+            AckFrame::KEEPALIVE.to_bytes().to_vec(),
+            hex("32 41 00 00 00 00")
+        );
         let mut codec = LumberjackCodec::default();
         let mut out = BytesMut::new();
-        codec.encode(Ack::KEEPALIVE, &mut out).unwrap();
+        codec.encode(AckFrame::KEEPALIVE, &mut out).unwrap();
         assert_eq!(out.to_vec(), hex("32 41 00 00 00 00"));
     }
 
@@ -770,7 +778,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            Ack {
+            AckFrame {
                 version: Version::V1,
                 seq: 1
             }
