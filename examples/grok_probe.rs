@@ -1,9 +1,9 @@
-use std::time::Instant;
 use bytes::Bytes;
-use weir::parsers::grok::GrokParser;
+use std::time::Instant;
 use weir::parsers::grok::compile::{build_regex, expand};
 use weir::parsers::grok::library::Definitions;
 use weir::parsers::grok::matcher::CompiledPattern;
+use weir::parsers::grok::GrokParser;
 
 fn main() {
     let lib = Definitions::library();
@@ -21,20 +21,32 @@ fn main() {
         let cp = CompiledPattern::new(p.to_string(), &e, r.clone());
         let hay = line.as_bytes();
         let t = Instant::now();
-        for _ in 0..n { std::hint::black_box(r.is_match(hay)); }
+        for _ in 0..n {
+            std::hint::black_box(r.is_match(hay));
+        }
         let m = t.elapsed().as_nanos() as f64 / n as f64;
         let some = cp.segmented_spans(hay).is_some();
         let mut locs = r.capture_locations();
         let t = Instant::now();
-        for _ in 0..n { std::hint::black_box(r.captures_read(&mut locs, hay)); }
+        for _ in 0..n {
+            std::hint::black_box(r.captures_read(&mut locs, hay));
+        }
         let s = t.elapsed().as_nanos() as f64 / n as f64;
         let gp = GrokParser::with_patterns(&[p]).unwrap();
         let b = Bytes::copy_from_slice(hay);
         let t = Instant::now();
-        for _ in 0..n { std::hint::black_box(gp.match_fields(&b)); }
+        for _ in 0..n {
+            std::hint::black_box(gp.match_fields(&b));
+        }
         let g = t.elapsed().as_nanos() as f64 / n as f64;
         let tm = cp.segmented().unwrap().timings(hay, 5000);
-        println!("{}", tm.iter().map(|(n, t)| format!("{n}={t:.0}")).collect::<Vec<_>>().join(" "));
+        println!(
+            "{}",
+            tm.iter()
+                .map(|(n, t)| format!("{n}={t:.0}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         println!("{p:24} seg={} decided={some} is_match {m:6.0}ns regex captures {s:7.0}ns parser {g:7.0}ns", cp.is_segmented());
     }
 }

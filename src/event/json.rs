@@ -29,7 +29,8 @@ pub fn write_event(event: &Event, out: &mut BytesMut) {
     for (k, v) in event.fields.iter() {
         // The event time is the one `@timestamp`; a field of that name (one
         // that never parsed as a time) must not make a duplicate key.
-        if k.as_ref() == b"@timestamp" {
+        // `@metadata` is for the pipeline only, as in Logstash.
+        if k.as_ref() == b"@timestamp" || k.as_ref() == b"@metadata" {
             continue;
         }
         out.put_u8(b',');

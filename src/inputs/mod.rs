@@ -5,6 +5,7 @@
 //! backpressure reaches a socket or a file. Inputs are registered in
 //! [`registry`].
 
+pub mod beats;
 pub mod file;
 pub mod reader;
 pub mod registry;

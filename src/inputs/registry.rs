@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::beats::BeatsConfig;
 use super::file::FileConfig;
 use super::stdin::StdinConfig;
 use super::tcp::TcpConfig;
@@ -10,7 +11,7 @@ use super::InputConfig;
 use crate::config::{from_node, DeError, Node};
 
 /// Every input `type`, for error messages and docs.
-pub const INPUTS: &[&str] = &["tcp", "udp", "stdin", "file"];
+pub const INPUTS: &[&str] = &["tcp", "beats", "udp", "stdin", "file"];
 
 fn checked<T>(config: T, check: impl FnOnce(&T) -> Result<(), String>) -> Result<T, DeError> {
     check(&config).map_err(|message| DeError { message, loc: None })?;
@@ -23,6 +24,10 @@ pub fn build(kind: &str, options: &Node) -> Result<Arc<dyn InputConfig>, DeError
         "tcp" => Arc::new(checked(
             from_node::<TcpConfig>(options)?,
             TcpConfig::validate,
+        )?),
+        "beats" => Arc::new(checked(
+            from_node::<BeatsConfig>(options)?,
+            BeatsConfig::validate,
         )?),
         "udp" => Arc::new(checked(
             from_node::<UdpConfig>(options)?,

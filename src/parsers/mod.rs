@@ -10,10 +10,10 @@ pub mod cloudwatch;
 pub mod grok;
 pub mod json;
 pub mod registry;
-pub mod s3_access;
-pub mod vpc_flow;
 pub mod rfc3339;
+pub mod s3_access;
 pub mod syslog;
+pub mod vpc_flow;
 
 use std::fmt::Debug;
 

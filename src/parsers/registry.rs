@@ -6,8 +6,8 @@ use super::cloudwatch::{CloudwatchExportParser, CloudwatchSubscriptionParser};
 use super::grok::GrokParser;
 use super::json::JsonParser;
 use super::s3_access::S3AccessParser;
-use super::vpc_flow::VpcFlowParser;
 use super::syslog::SyslogParser;
+use super::vpc_flow::VpcFlowParser;
 use super::Parser;
 use crate::config::{from_node, DeError, Node};
 

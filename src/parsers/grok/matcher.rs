@@ -80,7 +80,8 @@ impl CompiledPattern {
             .enumerate()
             .filter_map(|(i, name)| Some((name?.to_owned(), i)))
             .collect();
-        let segmented = segment::parse_hir(regex.as_str()).and_then(|hir| Segmented::new(&hir, &groups));
+        let segmented =
+            segment::parse_hir(regex.as_str()).and_then(|hir| Segmented::new(&hir, &groups));
         CompiledPattern {
             source,
             regex,
@@ -108,7 +109,13 @@ impl CompiledPattern {
     /// Matches `input` and fills `spans` (one per group, `None` on entry) by
     /// the segmented engine when the pattern has one, else the full regex.
     /// `known_match` says the caller already knows the pattern matches.
-    fn spans(&self, input: &[u8], known_match: bool, scratch: &mut PatternScratch, spans: &mut Spans) -> bool {
+    fn spans(
+        &self,
+        input: &[u8],
+        known_match: bool,
+        scratch: &mut PatternScratch,
+        spans: &mut Spans,
+    ) -> bool {
         if let (Some(seg), Some(seg_scratch)) = (&self.segmented, scratch.segmented.as_mut()) {
             let start = if seg.anchored {
                 (known_match || self.regex.is_match(input)).then_some(0)
@@ -123,7 +130,11 @@ impl CompiledPattern {
             }
             spans.iter_mut().for_each(|s| *s = None);
         }
-        if self.regex.captures_read(&mut scratch.locations, input).is_none() {
+        if self
+            .regex
+            .captures_read(&mut scratch.locations, input)
+            .is_none()
+        {
             return false;
         }
         for (group, slot) in spans.iter_mut().enumerate() {
@@ -144,7 +155,11 @@ impl CompiledPattern {
     /// one and it decides (group 0 is not filled).
     pub fn segmented_spans(&self, input: &[u8]) -> Option<Vec<Option<(usize, usize)>>> {
         let seg = self.segmented.as_ref()?;
-        let start = if seg.anchored { 0 } else { self.regex.find(input)?.start() };
+        let start = if seg.anchored {
+            0
+        } else {
+            self.regex.find(input)?.start()
+        };
         let mut spans = vec![None; self.regex.captures_len()];
         match seg.captures(input, start, &mut seg.scratch(), &mut spans) {
             Outcome::Match(_) => Some(spans),
@@ -394,7 +409,10 @@ mod tests {
         assert_eq!(convert(Kind::Int, b"5", || b("5")), Value::Int(5));
         assert_eq!(convert(Kind::Int, b"-", || b("-")), Value::from("-"));
         assert_eq!(convert(Kind::Float, b"2.5", || b("2.5")), Value::Float(2.5));
-        assert_eq!(convert(Kind::Bool, b"TRUE", || b("TRUE")), Value::Bool(true));
+        assert_eq!(
+            convert(Kind::Bool, b"TRUE", || b("TRUE")),
+            Value::Bool(true)
+        );
         assert_eq!(convert(Kind::Bool, b"no", || b("no")), Value::from("no"));
     }
 
