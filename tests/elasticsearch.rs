@@ -90,6 +90,9 @@ impl Run {
             .expect("spawn weir");
         let out = wait_output(child, Duration::from_secs(120));
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if std::env::var_os("WEIR_TEST_SHOW_LOGS").is_some() {
+            eprintln!("{stderr}");
+        }
         assert!(
             out.status.success(),
             "weir failed ({:?}):\n{stderr}",
@@ -638,4 +641,229 @@ fn invalid_options_are_positioned_errors() {
         err.contains(":6:21: output `es` (elasticsearch): tls.ca_file `/nonexistent/ca.pem`"),
         "{err}"
     );
+}
+
+/// Acknowledgements through the library: an input that tracks each batch's
+/// status, the real output, the real server behind the fault proxy.
+mod acks {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use tokio::sync::mpsc;
+    use tokio_util::sync::CancellationToken;
+
+    use super::osmem::Osmem;
+    use super::proxy::{Fault, Proxy};
+    use weir::config::pipeline::{InputSpec, OutputSpec};
+    use weir::config::{PipelineSpec, Settings};
+    use weir::event::{Event, Position};
+    use weir::filters::Chain;
+    use weir::inputs::{InputConfig, InputContext, InputTask};
+    use weir::outputs::WhenFull;
+    use weir::topology::ack::{Ack, BatchStatus};
+    use weir::topology::run_pipeline;
+
+    /// Sends the given batches with tracked acks and watches them resolve;
+    /// reports (batch, status, when) for each, in batch order, once all
+    /// have resolved, and whether any was seen resolved before an earlier one.
+    #[derive(Debug)]
+    struct TrackedInput {
+        batches: Vec<Vec<String>>,
+        statuses: mpsc::UnboundedSender<(Vec<(usize, BatchStatus, Instant)>, bool)>,
+    }
+
+    impl InputConfig for TrackedInput {
+        fn build(&self, cx: InputContext) -> anyhow::Result<InputTask> {
+            let batches = self.batches.clone();
+            let statuses = self.statuses.clone();
+            Ok(Box::pin(async move {
+                let mut receivers = Vec::new();
+                let mut line = 0u64;
+                for docs in batches {
+                    let (ack, rx) = Ack::new();
+                    let events = docs
+                        .iter()
+                        .map(|text| {
+                            line += 1;
+                            let mut e = Event::from_text(text);
+                            e.meta.origin = Some(Arc::from("acks-test"));
+                            e.meta.position = Position::Offset(line);
+                            e
+                        })
+                        .collect();
+                    cx.out.send(events, ack).await?;
+                    receivers.push(rx);
+                }
+                // Sweeping from the last batch to the first, a batch seen
+                // resolved while an earlier one is not is truly out of
+                // order (the earlier one is checked after it).
+                let mut resolved: Vec<Option<(BatchStatus, Instant)>> = vec![None; receivers.len()];
+                let mut in_order = true;
+                while resolved.iter().any(Option::is_none) {
+                    let mut later_done = false;
+                    for (i, rx) in receivers.iter_mut().enumerate().rev() {
+                        if resolved[i].is_none() {
+                            if let Some(s) = rx.try_status() {
+                                resolved[i] = Some((s, Instant::now()));
+                            }
+                        }
+                        match resolved[i] {
+                            Some(_) => later_done = true,
+                            None if later_done => in_order = false,
+                            None => {}
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                let report = resolved
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| r.map(|(s, t)| (i, s, t)))
+                    .collect();
+                let _ = statuses.send((report, in_order));
+                Ok(())
+            }))
+        }
+    }
+
+    fn spec(input: TrackedInput, output_yaml: &str, data_dir: PathBuf) -> PipelineSpec {
+        let node = weir::config::yaml::parse(output_yaml).expect("yaml");
+        let output = weir::outputs::elasticsearch::load(&node).expect("output options");
+        PipelineSpec {
+            name: "acks".into(),
+            file: "acks.yaml".into(),
+            // One worker: batches reach the output in input order.
+            workers: 1,
+            batch_size: 512,
+            inputs: vec![InputSpec {
+                name: "in".into(),
+                kind: "test".into(),
+                config: Arc::new(input),
+                format: Some(json_parse()),
+            }],
+            chain: Chain::default(),
+            outputs: vec![OutputSpec {
+                name: "es".into(),
+                kind: "elasticsearch".into(),
+                config: Arc::new(output),
+                when: None,
+                when_full: WhenFull::Block,
+                buffer_batches: 8,
+            }],
+            settings: Settings {
+                data_dir: Some(data_dir),
+                api_listen: None,
+                shutdown_timeout: None,
+            },
+        }
+    }
+
+    fn json_parse() -> Arc<dyn weir::filters::Filter> {
+        let node = weir::config::yaml::parse("format: json").expect("yaml");
+        let cx = weir::filters::BuildContext {
+            pipeline: "acks".into(),
+            component: "in.format".into(),
+        };
+        weir::filters::registry::build_parse(&node, &cx).expect("parse filter")
+    }
+
+    async fn collect(
+        mut rx: mpsc::UnboundedReceiver<(Vec<(usize, BatchStatus, Instant)>, bool)>,
+    ) -> (Vec<(usize, BatchStatus, Instant)>, bool) {
+        match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+            Ok(Some(r)) => r,
+            _ => panic!("the batches did not all resolve"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acknowledgements_follow_delivery_in_arrival_order() {
+        let es = Osmem::start();
+        let slow = Duration::from_millis(700);
+        // The request of the first batch is answered late; the others at once.
+        let proxy = Proxy::start(es.port, move |s| {
+            if s.is_bulk && s.body_head.contains("\"b\":0,") {
+                Fault::Slow(slow)
+            } else {
+                Fault::Pass
+            }
+        });
+        let batches: Vec<Vec<String>> = (0..6)
+            .map(|b| (0..3).map(|i| format!("{{\"b\":{b},\"i\":{i}}}")).collect())
+            .collect();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = spec(
+            TrackedInput {
+                batches,
+                statuses: tx,
+            },
+            &format!(
+                "hosts: ['{}']\nindex: weir-acks\naction: create\nid: auto_source\n\
+                 batch_max_events: 3\nconcurrency: 4\n",
+                proxy.url()
+            ),
+            dir.path().to_path_buf(),
+        );
+        let started = Instant::now();
+        let run = tokio::spawn(run_pipeline(p, CancellationToken::new()));
+        let (statuses, in_order) = collect(rx).await;
+        run.await.expect("join").expect("pipeline");
+        assert!(
+            in_order,
+            "a batch was acknowledged before an earlier one: {statuses:?}"
+        );
+        assert_eq!(statuses.len(), 6);
+        assert!(statuses.iter().all(|s| s.1 == BatchStatus::Delivered));
+        // Nothing was acknowledged before the slow first request finished,
+        // although the later ones were delivered long before.
+        assert!(statuses[0].2.duration_since(started) >= slow);
+        assert!(proxy.bulks() >= 6, "one request per batch");
+        assert_eq!(es.count("weir-acks"), 18);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unwritable_dead_letter_queue_fails_the_batch() {
+        let es = Osmem::start();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blocker = dir.path().join("not-a-directory");
+        std::fs::write(&blocker, "x").expect("write");
+        // Batch 1 holds a document the mapping set by batch 0 refuses.
+        let batches = vec![
+            vec![r#"{"n":1}"#.to_owned()],
+            vec![
+                r#"{"n":2}"#.to_owned(),
+                r#"{"n":"not a number"}"#.to_owned(),
+            ],
+            vec![r#"{"n":3}"#.to_owned()],
+        ];
+        let (tx, rx) = mpsc::unbounded_channel();
+        let p = spec(
+            TrackedInput {
+                batches,
+                statuses: tx,
+            },
+            &format!(
+                "hosts: ['{}']\nindex: weir-dlq-fail\nbatch_max_events: 1\nconcurrency: 1\n\
+                 dead_letter: {{ path: '{}' }}\n",
+                es.url,
+                blocker.join("dlq.ndjson").display()
+            ),
+            dir.path().to_path_buf(),
+        );
+        let run = tokio::spawn(run_pipeline(p, CancellationToken::new()));
+        let (statuses, _) = collect(rx).await;
+        run.await.expect("join").expect("pipeline");
+        let got: Vec<BatchStatus> = statuses.iter().map(|s| s.1).collect();
+        assert_eq!(
+            got,
+            [
+                BatchStatus::Delivered,
+                BatchStatus::Failed,
+                BatchStatus::Delivered
+            ]
+        );
+        assert_eq!(es.count("weir-dlq-fail"), 3);
+    }
 }

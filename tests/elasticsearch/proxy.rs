@@ -43,6 +43,9 @@ pub struct Seen {
     /// The decompressed body size (Elasticsearch's limit applies to it).
     pub body_len: usize,
     pub gzipped: bool,
+    /// The first two lines of the (decompressed) body: for a `_bulk`, the
+    /// first action and its document.
+    pub body_head: String,
 }
 
 type Policy = dyn Fn(&Seen) -> Fault + Send + Sync;
@@ -270,6 +273,15 @@ fn response(status: u16, headers: &[(String, String)], body: &[u8], head_only: b
     out
 }
 
+/// The position just after the `n`th newline.
+fn nth_newline(text: &[u8], n: usize) -> Option<usize> {
+    text.iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .nth(n - 1)
+        .map(|(i, _)| i + 1)
+}
+
 fn gunzip(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(body)
@@ -330,6 +342,10 @@ async fn serve(
             is_bulk,
             body_len: plain.len(),
             gzipped,
+            body_head: String::from_utf8_lossy(
+                &plain[..nth_newline(&plain, 2).unwrap_or(plain.len())],
+            )
+            .into_owned(),
         };
         let fault = policy(&seen);
         if fault != Fault::Pass {
