@@ -11,6 +11,7 @@ impl Rng {
         Rng(seed.max(1))
     }
 
+    #[allow(clippy::should_implement_trait)] // a generator, not an iterator
     pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;

@@ -4,7 +4,6 @@
 //! The outputs here are test doubles that hold batches until released: no
 //! real program produces "delivery is stuck" on demand.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -148,7 +147,7 @@ fn spec(input: AckingInput, outputs: Vec<(HeldOutput, WhenFull)>, chain: Chain) 
             })
             .collect(),
         settings: Settings {
-            data_dir: Some(PathBuf::from(std::env::temp_dir())),
+            data_dir: Some(std::env::temp_dir()),
             api_listen: None,
             shutdown_timeout: None,
         },

@@ -664,13 +664,17 @@ mod acks {
     use weir::topology::ack::{Ack, BatchStatus};
     use weir::topology::run_pipeline;
 
+    /// Each batch's status and when it resolved, and whether they resolved
+    /// in order.
+    type Report = (Vec<(usize, BatchStatus, Instant)>, bool);
+
     /// Sends the given batches with tracked acks and watches them resolve;
     /// reports (batch, status, when) for each, in batch order, once all
     /// have resolved, and whether any was seen resolved before an earlier one.
     #[derive(Debug)]
     struct TrackedInput {
         batches: Vec<Vec<String>>,
-        statuses: mpsc::UnboundedSender<(Vec<(usize, BatchStatus, Instant)>, bool)>,
+        statuses: mpsc::UnboundedSender<Report>,
     }
 
     impl InputConfig for TrackedInput {
@@ -768,9 +772,7 @@ mod acks {
         weir::filters::registry::build_parse(&node, &cx).expect("parse filter")
     }
 
-    async fn collect(
-        mut rx: mpsc::UnboundedReceiver<(Vec<(usize, BatchStatus, Instant)>, bool)>,
-    ) -> (Vec<(usize, BatchStatus, Instant)>, bool) {
+    async fn collect(mut rx: mpsc::UnboundedReceiver<Report>) -> Report {
         match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
             Ok(Some(r)) => r,
             _ => panic!("the batches did not all resolve"),

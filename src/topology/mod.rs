@@ -160,10 +160,9 @@ pub async fn run_pipeline(spec: PipelineSpec, shutdown: CancellationToken) -> an
     // Inputs are done and their senders dropped: workers drain the channel
     // and exit, which closes the output channels.
     let joined = tokio::task::spawn_blocking(move || {
-        // Join every worker, even after one panicked.
-        workers
-            .into_iter()
-            .fold(true, |ok, w| w.join().is_ok() && ok)
+        // Join every worker, even after one panicked (no short-circuit).
+        let results: Vec<bool> = workers.into_iter().map(|w| w.join().is_ok()).collect();
+        results.iter().all(|ok| *ok)
     })
     .await
     .unwrap_or(false);

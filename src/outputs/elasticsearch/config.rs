@@ -558,7 +558,7 @@ impl ElasticsearchConfig {
             ));
         }
         let max_bytes = self.batch_max_bytes.0;
-        if max_bytes < 1024 || max_bytes > MAX_BODY_BYTES {
+        if !(1024..=MAX_BODY_BYTES).contains(&max_bytes) {
             return Err(err_at(
                 node,
                 &["batch_max_bytes"],

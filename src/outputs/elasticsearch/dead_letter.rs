@@ -130,7 +130,7 @@ mod tests {
             failure: Failure::new(400, "mapper_parsing_exception", "failed to parse field [n]"),
             attempts: 1,
         };
-        dlq.write("p", "es", &[letter.clone()]).unwrap();
+        dlq.write("p", "es", std::slice::from_ref(&letter)).unwrap();
         dlq.write("p", "es", &[letter]).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<serde_json::Value> = text
