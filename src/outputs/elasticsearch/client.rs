@@ -34,6 +34,30 @@ impl Host {
     }
 }
 
+/// One request to a host.
+struct Call<'a> {
+    method: Method,
+    path: &'a str,
+    headers: HeaderMap,
+    query: &'a [(&'a str, &'a str)],
+    body: Option<Bytes>,
+    /// Overrides the transport's `request_timeout`.
+    timeout: Option<Duration>,
+}
+
+impl<'a> Call<'a> {
+    fn new(method: Method, path: &'a str) -> Self {
+        Call {
+            method,
+            path,
+            headers: HeaderMap::new(),
+            query: &[],
+            body: None,
+            timeout: None,
+        }
+    }
+}
+
 /// What a request got back.
 pub struct Reply {
     pub status: u16,
@@ -77,7 +101,13 @@ pub enum TemplateError {
 pub struct Cluster {
     hosts: Vec<Host>,
     next: AtomicUsize,
+    /// Health checks and other small requests give up sooner than bulks, so
+    /// a host that swallows packets cannot stall the checks of the others.
+    probe_timeout: Duration,
 }
+
+/// The longest a health check waits.
+const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Cluster {
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
@@ -113,6 +143,7 @@ impl Cluster {
         Ok(Cluster {
             hosts,
             next: AtomicUsize::new(0),
+            probe_timeout: settings.request_timeout.min(MAX_PROBE_TIMEOUT),
         })
     }
 
@@ -166,26 +197,28 @@ impl Cluster {
         if gzipped {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
-        self.send(host, Method::Post, "_bulk", headers, query, Some(body))
-            .await
+        let mut call = Call::new(Method::Post, "_bulk");
+        call.headers = headers;
+        call.query = query;
+        call.body = Some(body);
+        self.send(host, call).await
     }
 
-    async fn send(
-        &self,
-        host: usize,
-        method: Method,
-        path: &str,
-        headers: HeaderMap,
-        query: &[(&str, &str)],
-        body: Option<Bytes>,
-    ) -> Result<Reply, TransportError> {
+    async fn send(&self, host: usize, call: Call<'_>) -> Result<Reply, TransportError> {
         let Some(h) = self.hosts.get(host) else {
             return Err(TransportError(format!("no host #{host}")));
         };
-        let query = (!query.is_empty()).then_some(query);
+        let query = (!call.query.is_empty()).then_some(call.query);
         let response = h
             .transport
-            .send(method, path, headers, query, body, None)
+            .send(
+                call.method,
+                call.path,
+                call.headers,
+                query,
+                call.body,
+                call.timeout,
+            )
             .await
             .map_err(|e| TransportError(describe(&e)))?;
         let status = response.status_code().as_u16();
@@ -197,8 +230,9 @@ impl Cluster {
     }
 
     async fn get(&self, host: usize, path: &str) -> Result<Reply, TransportError> {
-        self.send(host, Method::Get, path, HeaderMap::new(), &[], None)
-            .await
+        let mut call = Call::new(Method::Get, path);
+        call.timeout = Some(self.probe_timeout);
+        self.send(host, call).await
     }
 
     /// `GET /` and `GET /_cluster/health` on one host.
@@ -265,7 +299,7 @@ impl Cluster {
         let path = format!("_index_template/{}", template.name);
         if !template.overwrite {
             let head = self
-                .send(host, Method::Head, &path, HeaderMap::new(), &[], None)
+                .send(host, Call::new(Method::Head, &path))
                 .await
                 .map_err(|e| TemplateError::Transient(e.to_string()))?;
             match head.status {
@@ -274,17 +308,12 @@ impl Cluster {
                 s => return Err(classify_template_failure(s, &head.body, "HEAD", &path)),
             }
         }
-        let mut headers = HeaderMap::with_capacity(1);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let mut put = Call::new(Method::Put, &path);
+        put.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        put.body = Some(template.body.clone());
         let put = self
-            .send(
-                host,
-                Method::Put,
-                &path,
-                headers,
-                &[],
-                Some(template.body.clone()),
-            )
+            .send(host, put)
             .await
             .map_err(|e| TemplateError::Transient(e.to_string()))?;
         match put.status {
