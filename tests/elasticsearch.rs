@@ -869,3 +869,117 @@ mod acks {
         assert_eq!(es.count("weir-dlq-fail"), 3);
     }
 }
+
+/// TLS with a private certificate authority (`tls.ca_file`), through a
+/// TLS-terminating front in front of the real server.
+mod tls {
+    use std::sync::Arc;
+
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    use super::osmem::Osmem;
+    use super::{events, Run};
+
+    /// A CA and a server certificate for 127.0.0.1 and localhost.
+    fn certificates() -> (String, CertificateDer<'static>, PrivateKeyDer<'static>) {
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "weir test CA");
+        let ca_key = rcgen::KeyPair::generate().expect("ca key");
+        let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
+        let server = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+            .expect("server params");
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let cert = server
+            .signed_by(&key, &ca_cert, &ca_key)
+            .expect("server cert");
+        (
+            ca_cert.pem(),
+            CertificateDer::from(cert.der().to_vec()),
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+    }
+
+    /// Terminates TLS on a free port and pipes the bytes to `upstream`.
+    /// Runs until the test process ends.
+    fn tls_front(upstream: u16, cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> u16 {
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .expect("server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                while let Ok((conn, _)) = listener.accept().await {
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut tls) = acceptor.accept(conn).await else {
+                            return;
+                        };
+                        let Ok(mut up) =
+                            tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                        else {
+                            return;
+                        };
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+                    });
+                }
+            });
+        });
+        port
+    }
+
+    #[test]
+    fn a_private_ca_is_trusted_and_verified() {
+        let es = Osmem::start();
+        let (ca_pem, cert, key) = certificates();
+        let port = tls_front(es.port, cert, key);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca_pem).expect("write ca");
+        let n = 300;
+        let run = Run::new(
+            &events(n),
+            &format!(
+                "hosts: ['https://127.0.0.1:{port}']\n    index: weir-tls\n    \
+                 tls: {{ ca_file: '{}' }}\n",
+                ca_file.display()
+            ),
+        );
+        run.run();
+        super::assert_exactly(&es, "weir-tls", n);
+
+        // Without the CA the server is not trusted: nothing is sent, and
+        // with a retry budget of zero everything is dead-lettered, saying why.
+        let untrusted = Run::new(
+            &events(5),
+            &format!(
+                "hosts: ['https://localhost:{port}']\n    index: weir-tls-untrusted\n    \
+                 max_retries: 0\n    retry_initial_backoff: 10ms\n"
+            ),
+        );
+        let stderr = untrusted.run();
+        assert_eq!(es.count("weir-tls-untrusted"), 0);
+        let letters = untrusted.dead_letters();
+        assert_eq!(letters.len(), 5, "{stderr}");
+        let reason = letters[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        assert!(reason.contains("certificate"), "{reason}");
+    }
+}
