@@ -6,13 +6,16 @@
 //!   and answers `{"errors":false,"items":[…]}` with the right count — it
 //!   measures weir alone (encoding, compression, HTTP);
 //! - `osmem`: a real OpenSearch-compatible server (`osmem-server`), which
-//!   indexes every document.
+//!   indexes every document. It is a test server, slow at indexing (a few
+//!   hundred to a few thousand documents per second here), so it gets its
+//!   own, smaller workload (`WEIR_E2E_OSMEM_LINES`).
 //!
 //! Reports events/s, MB/s of input, MB/s of bulk bodies, CPU and RSS.
 //!
 //! cargo bench --bench e2e_elasticsearch                       # 1,000,000 lines of ~300 bytes
 //! WEIR_E2E_LINES=300000 cargo bench --bench e2e_elasticsearch
 //! WEIR_E2E_TARGETS=sink-none,sink-gzip cargo bench --bench e2e_elasticsearch
+//! WEIR_E2E_OSMEM_LINES=50000 cargo bench --bench e2e_elasticsearch
 //!
 //! Under `cargo test` (no `--bench` argument) it runs a small smoke load.
 
@@ -164,7 +167,7 @@ struct Outcome {
 
 /// Streams `parts` into a fresh weir shipping to `url`; waits until the
 /// output reports every event sent.
-fn run_once(parts: &[Vec<u8>], lines: u64, url: &str, compression: &str) -> Outcome {
+fn run_once(parts: &[Vec<u8>], lines: u64, url: &str, options: &str) -> Outcome {
     let port = free_port();
     let api = free_port();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -176,7 +179,7 @@ fn run_once(parts: &[Vec<u8>], lines: u64, url: &str, compression: &str) -> Outc
              inputs:\n  net: {{ type: tcp, address: '127.0.0.1:{port}', framing: json }}\n\
              filters:\n  - parse: {{ format: json }}\n\
              outputs:\n  es:\n    type: elasticsearch\n    hosts: ['{url}']\n    \
-             index: 'bench-%Y.%m.%d'\n    compression: {compression}\n",
+             index: 'bench-%Y.%m.%d'\n    {options}\n",
             dir.path().join("data").display()
         ),
     )
@@ -248,53 +251,72 @@ fn main() {
         .unwrap_or(if full { 1_000_000 } else { 20_000 });
     let targets = std::env::var("WEIR_E2E_TARGETS")
         .unwrap_or_else(|_| "sink-none,sink-gzip,osmem-gzip".to_owned());
-    let connections = 2;
-    let data = workload::ndjson(lines);
-    let bytes = data.len();
-    let mut parts = Vec::new();
-    let mut start = 0;
-    for i in 1..=connections {
-        let mut end = bytes * i / connections;
-        while end < bytes && data[end - 1] != b'\n' {
-            end += 1;
+    let osmem_lines: u64 = std::env::var("WEIR_E2E_OSMEM_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 20_000 } else { 1_000 });
+    let workload = |lines: u64| {
+        let connections = 2;
+        let data = workload::ndjson(lines);
+        let bytes = data.len();
+        let mut parts = Vec::new();
+        let mut start = 0;
+        for i in 1..=connections {
+            let mut end = bytes * i / connections;
+            while end < bytes && data[end - 1] != b'\n' {
+                end += 1;
+            }
+            parts.push(data[start..end].to_vec());
+            start = end;
         }
-        parts.push(data[start..end].to_vec());
-        start = end;
-    }
-    let mb = bytes as f64 / 1e6;
+        (parts, bytes as f64 / 1e6)
+    };
     println!(
-        "e2e tcp json -> parse json -> elasticsearch ({lines} lines, {mb:.1} MB, {connections} connections)"
+        "e2e tcp json -> parse json -> elasticsearch (lines of ~300 bytes over 2 connections)"
     );
     println!(
-        "  {:<12} {:>11} {:>9} {:>11} {:>9} {:>10} {:>9}",
-        "target", "events/s", "MB/s in", "bulk MB/s", "seconds", "CPU cores", "peak RSS"
+        "  {:<12} {:>9} {:>11} {:>9} {:>11} {:>9} {:>10} {:>9}",
+        "target", "lines", "events/s", "MB/s in", "bulk MB/s", "seconds", "CPU cores", "peak RSS"
     );
     for target in targets.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         let (kind, compression) = target.split_once('-').unwrap_or((target, "gzip"));
         let sink;
         let server;
-        let (url, counter) = match kind {
+        let (url, counter, n, options) = match kind {
             "sink" => {
                 sink = Sink::start();
                 (
                     format!("http://127.0.0.1:{}", sink.port),
                     Some(sink.body_bytes.clone()),
+                    lines,
+                    format!("compression: {compression}"),
                 )
             }
             "osmem" => {
                 server = osmem::Osmem::start();
-                (server.url.clone(), None)
+                // Small requests with a long timeout: the server is slow,
+                // and an `index` retried after a timeout would duplicate.
+                (
+                    server.url.clone(),
+                    None,
+                    osmem_lines,
+                    format!(
+                        "compression: {compression}\n    batch_max_events: 1000\n    request_timeout: 10m"
+                    ),
+                )
             }
             other => {
                 panic!("unknown target `{other}` (sink-none, sink-gzip, osmem-gzip, osmem-none)")
             }
         };
-        let o = run_once(&parts, lines, &url, compression);
+        let (parts, mb) = workload(n);
+        let o = run_once(&parts, n, &url, &options);
         let bulk_mb = counter.map_or(f64::NAN, |c| c.load(Ordering::Relaxed) as f64 / 1e6);
         println!(
-            "  {:<12} {:>11.0} {:>9.1} {:>11.1} {:>9.2} {:>10.2} {:>8.0}M",
+            "  {:<12} {:>9} {:>11.0} {:>9.1} {:>11.1} {:>9.2} {:>10.2} {:>8.0}M",
             target,
-            lines as f64 / o.secs,
+            n,
+            n as f64 / o.secs,
             mb / o.secs,
             bulk_mb / o.secs,
             o.secs,
