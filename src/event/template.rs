@@ -84,6 +84,33 @@ impl Template {
         &self.text
     }
 
+    /// For a template made of literals and strftime fields only, the length
+    /// in seconds of the time span over which its rendering cannot change
+    /// (86400 when only date fields are used, 3600 with hours, 60 with
+    /// minutes, 1 with seconds): renderings can be cached per span of UTC
+    /// time. `None` when the template references event fields.
+    pub fn time_granularity_secs(&self) -> Option<i64> {
+        let mut granularity = 86_400;
+        for part in &self.parts {
+            match part {
+                Part::Literal(_) => {}
+                Part::Field(_) => return None,
+                Part::Time(spec) => {
+                    let secs = match spec.as_bytes().get(1) {
+                        Some(b'H' | b'I' | b'p') => 3600,
+                        Some(b'M') => 60,
+                        Some(b'S' | b'T' | b's') => 1,
+                        // Dates, weekdays, week numbers and the (always
+                        // UTC) zone change at most once a day.
+                        _ => 86_400,
+                    };
+                    granularity = granularity.min(secs);
+                }
+            }
+        }
+        Some(granularity)
+    }
+
     /// Renders the template for `event`. A missing field renders as an empty
     /// string and is reported in `Err` (with the rendered text) so callers can
     /// decide: an index name with a hole is usually a mistake worth tagging.
@@ -145,6 +172,17 @@ mod tests {
         let t = Template::parse("100%% at %Y %{n}%", false).unwrap();
         assert_eq!(t.render(&event()).unwrap(), "100% at %Y 7%");
         assert!(Template::parse("plain", true).unwrap().is_constant());
+    }
+
+    #[test]
+    fn time_granularity() {
+        let g = |t: &str| Template::parse(t, true).unwrap().time_granularity_secs();
+        assert_eq!(g("weir-%Y.%m.%d"), Some(86_400));
+        assert_eq!(g("plain"), Some(86_400));
+        assert_eq!(g("w-%F-%H"), Some(3600));
+        assert_eq!(g("w-%H%M"), Some(60));
+        assert_eq!(g("w-%T"), Some(1));
+        assert_eq!(g("w-%{host}-%Y"), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! Outputs are registered in [`registry`].
 
 pub mod blackhole;
+pub mod elasticsearch;
 pub mod file;
 pub mod registry;
 pub mod stdout;

@@ -1,0 +1,328 @@
+//! End-to-end throughput of the `elasticsearch` output: a generated NDJSON
+//! workload over loopback TCP into a real `weir run` (tcp → parse json →
+//! elasticsearch), shipped to
+//!
+//! - `sink`: a minimal `_bulk` endpoint in this harness that parses nothing
+//!   and answers `{"errors":false,"items":[…]}` with the right count — it
+//!   measures weir alone (encoding, compression, HTTP);
+//! - `osmem`: a real OpenSearch-compatible server (`osmem-server`), which
+//!   indexes every document. It is a test server, slow at indexing (a few
+//!   hundred to a few thousand documents per second here), so it gets its
+//!   own, smaller workload (`WEIR_E2E_OSMEM_LINES`).
+//!
+//! Reports events/s, MB/s of input, MB/s of bulk bodies, CPU and RSS.
+//!
+//! cargo bench --bench e2e_elasticsearch                       # 1,000,000 lines of ~300 bytes
+//! WEIR_E2E_LINES=300000 cargo bench --bench e2e_elasticsearch
+//! WEIR_E2E_TARGETS=sink-none,sink-gzip cargo bench --bench e2e_elasticsearch
+//! WEIR_E2E_OSMEM_LINES=50000 cargo bench --bench e2e_elasticsearch
+//!
+//! Under `cargo test` (no `--bench` argument) it runs a small smoke load.
+
+#[path = "../tests/elasticsearch/osmem.rs"]
+mod osmem;
+#[path = "support/workload.rs"]
+mod workload;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn proc_status(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// User + system CPU seconds of a process.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<f64>().ok()))
+        .sum();
+    ticks / 100.0
+}
+
+fn metric(api: u16, name: &str, component: &str) -> u64 {
+    let body = osmem::http(api, "GET", "/metrics", b"").1;
+    String::from_utf8_lossy(&body)
+        .lines()
+        .filter(|l| l.starts_with(name) && l.contains(&format!("component=\"{component}\"")))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .map(|v| v as u64)
+        .sum()
+}
+
+/// A `_bulk` endpoint that only counts: it reads each body, counts its
+/// lines (action + source per document) and answers every item with 201.
+struct Sink {
+    port: u16,
+    body_bytes: Arc<AtomicU64>,
+}
+
+impl Sink {
+    fn start() -> Sink {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind sink");
+        let port = listener.local_addr().expect("addr").port();
+        let body_bytes = Arc::new(AtomicU64::new(0));
+        let b = body_bytes.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let b = b.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &b);
+                });
+            }
+        });
+        Sink { port, body_bytes }
+    }
+}
+
+fn serve(conn: TcpStream, body_bytes: &AtomicU64) -> std::io::Result<()> {
+    let mut writer = conn.try_clone()?;
+    let mut reader = BufReader::with_capacity(1 << 20, conn);
+    let mut body = Vec::new();
+    let mut plain = Vec::new();
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line)? == 0 {
+            return Ok(());
+        }
+        let mut length = 0usize;
+        let mut gzip = false;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                } else if k.eq_ignore_ascii_case("content-encoding") {
+                    gzip = v.trim().eq_ignore_ascii_case("gzip");
+                }
+            }
+        }
+        body.resize(length, 0);
+        reader.read_exact(&mut body)?;
+        let answer: Vec<u8> = if request_line.contains("_bulk") {
+            let text: &[u8] = if gzip {
+                plain.clear();
+                flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain)?;
+                &plain
+            } else {
+                &body
+            };
+            let docs = memchr::memchr_iter(b'\n', text).count() / 2;
+            body_bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+            let item = b"{\"index\":{\"status\":201}}";
+            let mut out = Vec::with_capacity(32 + docs * (item.len() + 1));
+            out.extend_from_slice(b"{\"errors\":false,\"items\":[");
+            for i in 0..docs {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(item);
+            }
+            out.extend_from_slice(b"]}");
+            out
+        } else if request_line.contains("_cluster/health") {
+            br#"{"cluster_name":"sink","status":"green"}"#.to_vec()
+        } else {
+            br#"{"name":"sink","version":{"number":"8.0.0"},"tagline":"You Know, for Search"}"#
+                .to_vec()
+        };
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            answer.len()
+        );
+        writer.write_all(head.as_bytes())?;
+        writer.write_all(&answer)?;
+    }
+}
+
+struct Outcome {
+    secs: f64,
+    cpu: f64,
+    peak_rss: u64,
+}
+
+/// Streams `parts` into a fresh weir shipping to `url`; waits until the
+/// output reports every event sent.
+fn run_once(parts: &[Vec<u8>], lines: u64, url: &str, options: &str) -> Outcome {
+    let port = free_port();
+    let api = free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pipeline = dir.path().join("e2e-es.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "api: {{ listen: '127.0.0.1:{api}' }}\ndata_dir: '{}'\n\
+             inputs:\n  net: {{ type: tcp, address: '127.0.0.1:{port}', framing: json }}\n\
+             filters:\n  - parse: {{ format: json }}\n\
+             outputs:\n  es:\n    type: elasticsearch\n    hosts: ['{url}']\n    \
+             index: 'bench-%Y.%m.%d'\n    {options}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .expect("write pipeline");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", pipeline.to_str().expect("path")])
+        .env("WEIR_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn weir");
+    let pid = child.id();
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "weir did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let cpu_before = cpu_seconds(pid);
+    let t0 = Instant::now();
+    let writers: Vec<_> = parts
+        .iter()
+        .cloned()
+        .map(|part| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                for chunk in part.chunks(256 * 1024) {
+                    s.write_all(chunk).expect("write");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    loop {
+        let sent = metric(api, "weir_component_sent_events_total", "es");
+        if sent >= lines {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(900),
+            "only {sent} of {lines} events arrived"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(pid) - cpu_before;
+    let peak_rss = proc_status(pid, "VmHWM:");
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = child.wait();
+    Outcome {
+        secs,
+        cpu,
+        peak_rss,
+    }
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let lines: u64 = std::env::var("WEIR_E2E_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 1_000_000 } else { 20_000 });
+    let targets = std::env::var("WEIR_E2E_TARGETS")
+        .unwrap_or_else(|_| "sink-none,sink-gzip,osmem-gzip".to_owned());
+    let osmem_lines: u64 = std::env::var("WEIR_E2E_OSMEM_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 20_000 } else { 1_000 });
+    let workload = |lines: u64| {
+        let connections = 2;
+        let data = workload::ndjson(lines);
+        let bytes = data.len();
+        let mut parts = Vec::new();
+        let mut start = 0;
+        for i in 1..=connections {
+            let mut end = bytes * i / connections;
+            while end < bytes && data[end - 1] != b'\n' {
+                end += 1;
+            }
+            parts.push(data[start..end].to_vec());
+            start = end;
+        }
+        (parts, bytes as f64 / 1e6)
+    };
+    println!(
+        "e2e tcp json -> parse json -> elasticsearch (lines of ~300 bytes over 2 connections)"
+    );
+    println!(
+        "  {:<12} {:>9} {:>11} {:>9} {:>11} {:>9} {:>10} {:>9}",
+        "target", "lines", "events/s", "MB/s in", "bulk MB/s", "seconds", "CPU cores", "peak RSS"
+    );
+    for target in targets.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let (kind, compression) = target.split_once('-').unwrap_or((target, "gzip"));
+        let sink;
+        let server;
+        let (url, counter, n, options) = match kind {
+            "sink" => {
+                sink = Sink::start();
+                (
+                    format!("http://127.0.0.1:{}", sink.port),
+                    Some(sink.body_bytes.clone()),
+                    lines,
+                    format!("compression: {compression}"),
+                )
+            }
+            "osmem" => {
+                server = osmem::Osmem::start();
+                // Small requests with a long timeout: the server is slow,
+                // and an `index` retried after a timeout would duplicate.
+                (
+                    server.url.clone(),
+                    None,
+                    osmem_lines,
+                    format!(
+                        "compression: {compression}\n    batch_max_events: 1000\n    request_timeout: 10m"
+                    ),
+                )
+            }
+            other => {
+                panic!("unknown target `{other}` (sink-none, sink-gzip, osmem-gzip, osmem-none)")
+            }
+        };
+        let (parts, mb) = workload(n);
+        let o = run_once(&parts, n, &url, &options);
+        let bulk_mb = counter.map_or(f64::NAN, |c| c.load(Ordering::Relaxed) as f64 / 1e6);
+        println!(
+            "  {:<12} {:>9} {:>11.0} {:>9.1} {:>11.1} {:>9.2} {:>10.2} {:>8.0}M",
+            target,
+            n,
+            n as f64 / o.secs,
+            mb / o.secs,
+            bulk_mb / o.secs,
+            o.secs,
+            o.cpu / o.secs,
+            o.peak_rss as f64 / (1 << 20) as f64
+        );
+    }
+}
