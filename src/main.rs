@@ -114,6 +114,11 @@ fn load_all(files: &[PathBuf]) -> Result<Vec<PipelineSpec>, ConfigErrors> {
         }
     }
     if errors.0.is_empty() {
+        errors
+            .0
+            .extend(weir::config::pipeline::check_claims(&specs));
+    }
+    if errors.0.is_empty() {
         Ok(specs)
     } else {
         Err(errors)

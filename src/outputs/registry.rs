@@ -4,12 +4,13 @@ use std::sync::Arc;
 
 use super::blackhole::BlackholeConfig;
 use super::file::FileOutputConfig;
+use super::prometheus::PrometheusConfig;
 use super::stdout::StdoutConfig;
 use super::OutputConfig;
 use crate::config::{from_node, DeError, Node};
 
 /// Every output `type`, for error messages and docs.
-pub const OUTPUTS: &[&str] = &["stdout", "file", "blackhole"];
+pub const OUTPUTS: &[&str] = &["stdout", "file", "blackhole", "prometheus"];
 
 /// Builds output `kind` from its options (without `type`, `when`, `when_full`
 /// and `buffer_batches`).
@@ -18,6 +19,7 @@ pub fn build(kind: &str, options: &Node) -> Result<Arc<dyn OutputConfig>, DeErro
         "stdout" => Arc::new(from_node::<StdoutConfig>(options)?),
         "file" => Arc::new(from_node::<FileOutputConfig>(options)?),
         "blackhole" => Arc::new(from_node::<BlackholeConfig>(options)?),
+        "prometheus" => Arc::new(PrometheusConfig::from_options(options)?),
         other => {
             return Err(DeError {
                 message: format!(
