@@ -128,6 +128,10 @@ fn load_all(files: &[PathBuf]) -> Result<Vec<PipelineSpec>, ConfigErrors> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.log_level.as_deref());
+    // Before any pipeline is loaded: components register their counters while
+    // they are built from the config, and a counter registered before the
+    // recorder is installed records nowhere.
+    weir::telemetry::install();
     match cli.command {
         Command::Validate { files } => match load_all(&files) {
             Ok(specs) => {

@@ -174,6 +174,11 @@ impl Weir {
     }
 }
 
+fn send_raw(port: u16, data: &str) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to weir");
+    s.write_all(data.as_bytes()).expect("write to weir");
+}
+
 fn send_lines(port: u16, n: usize) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to weir");
     let mut data = String::new();
@@ -431,6 +436,7 @@ fn a_real_prometheus_scrapes_the_known_counts() {
     });
     wait_for_port(port);
     weir.send(37);
+    send_raw(weir.input_port, "not json\n{\"cut\": \n");
 
     // The endpoint insists on the credentials.
     let url = format!("http://127.0.0.1:{port}/metrics");
@@ -457,15 +463,20 @@ fn a_real_prometheus_scrapes_the_known_counts() {
     prometheus.expect_values(&[
         (
             &format!("{RECEIVED}{{job=\"weir\",component=\"in\",kind=\"input\",env=\"test\"}}"),
-            37.0,
+            39.0,
         ),
         (
             &format!("{SENT}{{component=\"metrics\",pipeline=\"metrics\"}}"),
-            37.0,
+            39.0,
+        ),
+        // Counters of filters, registered while the config is loaded.
+        (
+            "weir_parse_failures_total{component=\"in.format\",format=\"json\"}",
+            2.0,
         ),
     ]);
     weir.send(5);
-    prometheus.expect_values(&[(&format!("{RECEIVED}{{component=\"in\"}}"), 42.0)]);
+    prometheus.expect_values(&[(&format!("{RECEIVED}{{component=\"in\"}}"), 44.0)]);
     let (health, error) = prometheus.target();
     assert_eq!((health.as_str(), error.as_str()), ("up", ""));
     // Prometheus 2.x asks for OpenMetrics first; weir answers in kind.
