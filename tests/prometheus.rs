@@ -218,7 +218,10 @@ fn samples(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
     out
 }
 
-fn parse_labels(text: &str) -> BTreeMap<String, String> {
+/// A series' labels, by name.
+type Labels = BTreeMap<String, String>;
+
+fn parse_labels(text: &str) -> Labels {
     let mut out = BTreeMap::new();
     let mut chars = text.chars().peekable();
     loop {
@@ -312,7 +315,7 @@ impl Prometheus {
     }
 
     /// Runs an instant query; returns each result's labels and value.
-    fn query(&self, promql: &str) -> Result<Vec<(BTreeMap<String, String>, f64)>, String> {
+    fn query(&self, promql: &str) -> Result<Vec<(Labels, f64)>, String> {
         let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
         let (status, body, _) = curl(&["-G", &url, "--data-urlencode", &format!("query={promql}")]);
         if status != 200 {
@@ -520,7 +523,7 @@ fn promtool_accepts_what_the_output_serves() {
         || {
             let (_, body, _) = curl(&[&url]);
             match value_of(&body, SENT, &[("component", "sink")]) {
-                Ok(v) if v == 10.0 => Ok(body),
+                Ok(10.0) => Ok(body),
                 other => Err(format!("{other:?}")),
             }
         },

@@ -187,22 +187,18 @@ impl PrometheusConfig {
                 loc_of(options, "path"),
             ));
         }
-        if raw.path.is_some() || raw.basic_auth.is_some() {
-            if listen.is_none() {
-                return Err(error(
-                    "`path` and `basic_auth` are for scraping, and this output only pushes: \
-                     add `listen` to serve scrapes too, or set credentials for the \
-                     Pushgateway under `push: { basic_auth: … }`",
-                    loc_of(
-                        options,
-                        if raw.path.is_some() {
-                            "path"
-                        } else {
-                            "basic_auth"
-                        },
-                    ),
-                ));
-            }
+        if listen.is_none() && (raw.path.is_some() || raw.basic_auth.is_some()) {
+            let key = if raw.path.is_some() {
+                "path"
+            } else {
+                "basic_auth"
+            };
+            return Err(error(
+                "`path` and `basic_auth` are for scraping, and this output only pushes: \
+                 add `listen` to serve scrapes too, or set credentials for the \
+                 Pushgateway under `push: { basic_auth: … }`",
+                loc_of(options, key),
+            ));
         }
         if let Some(auth) = &raw.basic_auth {
             check_credentials(auth, options.get("basic_auth").unwrap_or(options))?;
