@@ -377,32 +377,56 @@ impl Prometheus {
 struct Pushgateway {
     proc: Proc,
     port: u16,
+    scheme: &'static str,
+    /// What curl needs to read from it (CA, credentials).
+    curl_args: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
 impl Pushgateway {
     fn start_on(port: u16) -> Pushgateway {
+        Self::start_with(port, None)
+    }
+
+    /// With `web_config` (the exporter-toolkit web config: TLS, basic auth).
+    fn start_with(port: u16, web_config: Option<(&str, Vec<String>)>) -> Pushgateway {
         require("prometheus-pushgateway", "prometheus-pushgateway");
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cmd = Command::new("prometheus-pushgateway");
         // Debian's default persists to /var/lib/prometheus: keep tests in memory.
         cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--persistence.file=");
+        let (scheme, curl_args) = match web_config {
+            Some((config, curl_args)) => {
+                let path = dir.path().join("web.yml");
+                std::fs::write(&path, config).expect("write web config");
+                cmd.arg(format!("--web.config.file={}", path.display()));
+                ("https", curl_args)
+            }
+            None => ("http", Vec::new()),
+        };
         let proc = Proc::spawn("pushgateway", &mut cmd, dir.path());
         wait_for_port(port);
         Pushgateway {
             proc,
             port,
+            scheme,
+            curl_args,
             _dir: dir,
         }
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     fn metrics(&self) -> String {
-        curl(&[&format!("{}/metrics", self.url())]).1
+        let url = format!("{}/metrics", self.url());
+        let mut args: Vec<&str> = self.curl_args.iter().map(String::as_str).collect();
+        args.push(&url);
+        let (status, body, _) = curl(&args);
+        assert_eq!(status, 200, "pushgateway /metrics: {body}");
+        body
     }
 
     /// Waits until the gateway shows `name{labels}` with `want`.
@@ -649,6 +673,81 @@ fn the_final_push_delivers_a_batch_jobs_counts() {
         value_of(&text, SENT, &[("job", "batch"), ("component", "gw")]),
         Ok(25.0),
         "{text}"
+    );
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it, as PEM files in `dir`:
+/// `ca.pem`, `server.pem`, `server-key.pem`.
+fn write_certificates(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let named = |sans: Vec<String>, cn: &str| {
+        let mut p = CertificateParams::new(sans).expect("params");
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p
+    };
+    let mut ca_params = named(Vec::new(), "weir test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().expect("key");
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().expect("key");
+    let server = named(vec!["localhost".into(), "127.0.0.1".into()], "localhost")
+        .signed_by(&server_key, &issuer)
+        .expect("server cert");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write");
+    std::fs::write(dir.join("server.pem"), server.pem()).expect("write");
+    std::fs::write(dir.join("server-key.pem"), server_key.serialize_pem()).expect("write");
+}
+
+#[test]
+fn pushes_over_tls_with_basic_auth() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    write_certificates(certs.path());
+    let ca = certs.path().join("ca.pem").display().to_string();
+    // bcrypt of `push-secret`, as the gateway's web config wants it.
+    let web_config = format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\n\
+         basic_auth_users:\n  weir: $2b$04$2DF.Kt5vrJ5Fw1I97ndwWO5OSPD7kYniGz6MoGTJ6A2DRhh.uSs..\n",
+        certs.path().join("server.pem").display(),
+        certs.path().join("server-key.pem").display()
+    );
+    let gateway = Pushgateway::start_with(
+        free_port(),
+        Some((
+            &web_config,
+            vec![
+                "--cacert".into(),
+                ca.clone(),
+                "-u".into(),
+                "weir:push-secret".into(),
+            ],
+        )),
+    );
+    // The gateway really wants the credentials.
+    let anonymous = curl(&["--cacert", &ca, &format!("{}/metrics", gateway.url())]);
+    assert_eq!(anonymous.0, 401, "{anonymous:?}");
+    let mut weir = Weir::start(WeirSpec {
+        filters: "",
+        outputs: &format!(
+            "  gw:\n    type: prometheus\n    push:\n      url: {}\n      ca_file: '{ca}'\n      \
+             grouping: {{ instance: tls }}\n      interval: 500ms\n      \
+             basic_auth: {{ username: weir, password: push-secret }}\n",
+            gateway.url()
+        ),
+        extra_inputs: "",
+    });
+    weir.send(6);
+    gateway.expect_value(
+        RECEIVED,
+        &[("job", "weir"), ("instance", "tls"), ("component", "in")],
+        6.0,
+    );
+    assert!(weir.proc.stop().success(), "{}", weir.proc.log());
+    assert!(
+        !weir.proc.log().contains("push failed"),
+        "{}",
+        weir.proc.log()
     );
 }
 

@@ -92,6 +92,8 @@ pub(super) struct RawPushConfig {
     method: PushMethod,
     #[serde(default)]
     basic_auth: Option<BasicAuth>,
+    #[serde(default)]
+    ca_file: Option<std::path::PathBuf>,
 }
 
 /// The checked `push:` block.
@@ -107,6 +109,10 @@ pub struct PushConfig {
     pub timeout: Duration,
     pub method: PushMethod,
     pub basic_auth: Option<BasicAuth>,
+    /// PEM certificates trusted for `https` besides the system's and
+    /// Mozilla's roots (a private CA). Read when the config is loaded, so a
+    /// bad path fails `weir validate`.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl PushConfig {
@@ -173,6 +179,30 @@ impl PushConfig {
         if let Some(auth) = &raw.basic_auth {
             check_credentials(auth, node.get("basic_auth").unwrap_or(node))?;
         }
+        let ca_pem = match &raw.ca_file {
+            Some(path) => {
+                let at = loc_of(node, "ca_file");
+                let pem = std::fs::read(path).map_err(|e| {
+                    error(
+                        format!("push.ca_file: cannot read {}: {e}", path.display()),
+                        at,
+                    )
+                })?;
+                match reqwest::Certificate::from_pem_bundle(&pem) {
+                    Ok(certs) if !certs.is_empty() => Some(pem),
+                    Ok(_) => {
+                        return Err(error(
+                            format!("push.ca_file: {} holds no PEM certificate", path.display()),
+                            at,
+                        ))
+                    }
+                    Err(e) => {
+                        return Err(error(format!("push.ca_file: {}: {e}", path.display()), at))
+                    }
+                }
+            }
+            None => None,
+        };
         Ok(PushConfig {
             url,
             job: raw.job.clone(),
@@ -181,6 +211,7 @@ impl PushConfig {
             timeout: raw.timeout,
             method: raw.method,
             basic_auth: raw.basic_auth.clone(),
+            ca_pem,
         })
     }
 
@@ -280,10 +311,16 @@ impl Pusher {
         pipeline: &str,
         name: &str,
     ) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
-            .user_agent(concat!("weir/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("weir/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &config.ca_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem).context("push.ca_file")? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
             .build()
             .context("creating the Pushgateway HTTP client")?;
         let counter = |outcome: &str| {
@@ -463,6 +500,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             method: PushMethod::Put,
             basic_auth: None,
+            ca_pem: None,
         }
     }
 

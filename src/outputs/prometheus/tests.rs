@@ -113,6 +113,10 @@ fn bad_options_are_refused_with_their_position() {
             "unknown field `username`",
         ),
         (
+            "push: { url: 'https://gw', ca_file: /nope/ca.pem }",
+            "push.ca_file: cannot read /nope/ca.pem",
+        ),
+        (
             "push: { url: 'http://gw' }\npath: /m",
             "`path` and `basic_auth` are for scraping",
         ),
@@ -125,6 +129,19 @@ fn bad_options_are_refused_with_their_position() {
         let e = load(text).expect_err(text);
         assert!(e.contains(want), "{text}: got {e:?}, want {want:?}");
     }
+}
+
+#[test]
+fn a_ca_file_without_certificates_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ca.pem");
+    std::fs::write(&path, "not a certificate\n").expect("write");
+    let e = load(&format!(
+        "push: {{ url: 'https://gw', ca_file: '{}' }}",
+        path.display()
+    ))
+    .expect_err("no certificate");
+    assert!(e.contains("holds no PEM certificate"), "{e}");
 }
 
 #[test]
