@@ -6,9 +6,13 @@
 //! `max_bytes`, marked [`Frame::truncated`]) or rejected, and the rest of it is
 //! skipped as it arrives, never held.
 
+pub mod acker;
+pub mod beats_event;
 pub mod json_stream;
 pub mod lines;
+pub mod lumberjack;
 pub mod octet_counting;
+pub mod window;
 
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;

@@ -6,8 +6,14 @@
 //! `target` and `on_error`; inputs with a `format` use the same parsers.
 //! Formats are registered in [`registry`].
 
+pub mod cloudwatch;
+pub mod grok;
 pub mod json;
 pub mod registry;
+pub mod rfc3339;
+pub mod s3_access;
+pub mod syslog;
+pub mod vpc_flow;
 
 use std::fmt::Debug;
 

@@ -65,7 +65,8 @@ use InternalKind::{Counter, Gauge, Histogram};
 const COMPONENT: &[&str] = &["pipeline", "component", "kind"];
 const PIPELINE_COMPONENT: &[&str] = &["pipeline", "component"];
 
-/// Every internal metric weir records.
+/// Every internal metric weir records (a test checks the sources name no
+/// other `weir_…` metric).
 pub const INTERNAL_METRICS: &[InternalMetric] = &[
     m(
         "weir_component_received_events_total",
@@ -169,6 +170,13 @@ pub const INTERNAL_METRICS: &[InternalMetric] = &[
         "TCP connections closed at once because the input was at max_connections.",
     ),
     m(
+        "weir_cloudwatch_control_messages_total",
+        Counter,
+        None,
+        &[],
+        "CloudWatch Logs subscription CONTROL_MESSAGE batches skipped (delivery checks, not logs).",
+    ),
+    m(
         "weir_prometheus_pushes_total",
         Counter,
         None,
@@ -220,6 +228,51 @@ mod tests {
                 metric.name
             );
             assert!(metric.help.ends_with('.'), "{}", metric.name);
+        }
+    }
+
+    #[test]
+    fn every_weir_metric_in_the_sources_is_in_the_table() {
+        // Facade calls are `metrics::counter!("weir_…"`; scan for that shape.
+        fn scan(dir: &std::path::Path, found: &mut Vec<(String, String)>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    // The registry's own tests and examples record made-up names.
+                    if !path.ends_with("telemetry") {
+                        scan(&path, found);
+                    }
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    for kind in ["counter!(", "gauge!(", "histogram!("] {
+                        for (i, _) in text.match_indices(kind) {
+                            let rest = text[i + kind.len()..].trim_start();
+                            let Some(rest) = rest.strip_prefix('"') else {
+                                continue;
+                            };
+                            let name: String = rest.chars().take_while(|c| *c != '"').collect();
+                            if name.starts_with(INTERNAL_PREFIX) {
+                                found.push((name, path.display().to_string()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        scan(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut found,
+        );
+        assert!(!found.is_empty());
+        for (name, file) in found {
+            assert!(
+                INTERNAL_METRICS.iter().any(|m| m.name == name),
+                "{file} records `{name}`, which src/telemetry/internal.rs does not describe"
+            );
         }
     }
 
