@@ -114,6 +114,11 @@ fn load_all(files: &[PathBuf]) -> Result<Vec<PipelineSpec>, ConfigErrors> {
         }
     }
     if errors.0.is_empty() {
+        errors
+            .0
+            .extend(weir::config::pipeline::check_claims(&specs));
+    }
+    if errors.0.is_empty() {
         Ok(specs)
     } else {
         Err(errors)
@@ -123,6 +128,10 @@ fn load_all(files: &[PathBuf]) -> Result<Vec<PipelineSpec>, ConfigErrors> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.log_level.as_deref());
+    // Before any pipeline is loaded: components register their counters while
+    // they are built from the config, and a counter registered before the
+    // recorder is installed records nowhere.
+    weir::telemetry::install();
     match cli.command {
         Command::Validate { files } => match load_all(&files) {
             Ok(specs) => {

@@ -144,6 +144,7 @@ fn spec(input: AckingInput, outputs: Vec<(HeldOutput, WhenFull)>, chain: Chain) 
                 when: None,
                 when_full,
                 buffer_batches: 2,
+                loc: Default::default(),
             })
             .collect(),
         settings: Settings {

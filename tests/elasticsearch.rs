@@ -754,6 +754,7 @@ mod acks {
                 when: None,
                 when_full: WhenFull::Block,
                 buffer_batches: 8,
+                loc: Default::default(),
             }],
             settings: Settings {
                 data_dir: Some(data_dir),

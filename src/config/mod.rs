@@ -2,6 +2,7 @@
 //! interpolation, and errors that name file, line and column.
 
 mod de;
+pub mod duration;
 pub mod error;
 pub mod interpolate;
 pub mod pipeline;

@@ -10,7 +10,7 @@ use super::interpolate::interpolate;
 use super::{from_node, yaml, DeError, Loc, Node, NodeKind};
 use crate::filters::{self, BuildContext, Chain, Condition, Filter, Guarded};
 use crate::inputs::{self, InputConfig};
-use crate::outputs::{self, OutputConfig, WhenFull};
+use crate::outputs::{self, Claim, OutputConfig, WhenFull};
 use crate::pattern::Pattern;
 
 /// Top-level keys of a pipeline file.
@@ -66,6 +66,8 @@ pub struct OutputSpec {
     pub when: Option<Arc<dyn Condition>>,
     pub when_full: WhenFull,
     pub buffer_batches: usize,
+    /// Where the output is defined, for errors found after loading.
+    pub loc: Loc,
 }
 
 /// Process-wide settings: any file may set them; files that disagree are an error.
@@ -483,7 +485,87 @@ fn load_output(
         when: spec_when,
         when_full,
         buffer_batches,
+        loc: node.loc,
     })
+}
+
+/// Checks that the outputs of all `specs` (the pipelines of one process) do
+/// not fight over a process-wide resource (see [`OutputConfig::claims`]): two
+/// listeners on one address (the API's `api.listen` included), two pushers of
+/// one Pushgateway group, two different values for one shared setting. Each
+/// clash is reported at the later output and names the earlier one.
+pub fn check_claims(specs: &[PipelineSpec]) -> Vec<ConfigError> {
+    struct Owner<'a> {
+        what: String,
+        file: &'a Arc<str>,
+        loc: Option<Loc>,
+        claim: Claim,
+    }
+    let mut owners: Vec<Owner<'_>> = Vec::new();
+    // The API listens too: default address unless a file sets one.
+    let api = specs
+        .iter()
+        .find_map(|s| s.settings.api_listen.map(|a| (a, Some(&s.file))))
+        .or_else(|| {
+            DEFAULT_API_LISTEN
+                .parse::<SocketAddr>()
+                .ok()
+                .map(|a| (a, specs.first().map(|s| &s.file)))
+        });
+    if let Some((address, Some(file))) = api {
+        owners.push(Owner {
+            what: "the API (`api.listen`)".to_owned(),
+            file,
+            loc: None,
+            claim: Claim::Listen(address),
+        });
+    }
+    let mut errors = Vec::new();
+    for spec in specs {
+        for output in &spec.outputs {
+            for claim in output.config.claims() {
+                let what = format!(
+                    "output `{}` of pipeline `{}` ({})",
+                    output.name, spec.name, output.kind
+                );
+                if let Some(first) = owners.iter().find(|o| o.claim.conflicts_with(&claim)) {
+                    let at = match first.loc {
+                        Some(loc) => format!("{}:{loc}", first.file),
+                        None => first.file.to_string(),
+                    };
+                    let message = match (&claim, &first.claim) {
+                        (Claim::Listen(address), Claim::Listen(other)) => format!(
+                            "{what} listens on {address}, but {} ({at}) already listens on \
+                             {other}: give each its own `listen` address",
+                            first.what
+                        ),
+                        (Claim::Exclusive(thing), _) => format!(
+                            "{what} and {} ({at}) both take {thing}: they would overwrite \
+                             each other",
+                            first.what
+                        ),
+                        (Claim::Setting { key, value }, Claim::Setting { value: earlier, .. }) => {
+                            format!(
+                                "{what} sets {key} to {value}, but {} ({at}) sets it to \
+                             {earlier}: the setting is process-wide, set it alike or once",
+                                first.what
+                            )
+                        }
+                        _ => format!("{what} clashes with {} ({at})", first.what),
+                    };
+                    errors.push(ConfigError::new(&spec.file, Some(output.loc), message));
+                    continue;
+                }
+                owners.push(Owner {
+                    what,
+                    file: &spec.file,
+                    loc: Some(output.loc),
+                    claim,
+                });
+            }
+        }
+    }
+    errors
 }
 
 /// A `when:` condition: a filter pattern.

@@ -8,11 +8,13 @@
 pub mod blackhole;
 pub mod elasticsearch;
 pub mod file;
+pub mod prometheus;
 pub mod registry;
 pub mod stdout;
 
 use std::fmt::Debug;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,6 +30,50 @@ pub type OutputTask = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 /// An output's validated configuration.
 pub trait OutputConfig: Debug + Send + Sync {
     fn build(&self, cx: OutputContext) -> anyhow::Result<OutputTask>;
+
+    /// Process-wide resources the output takes, so that configurations whose
+    /// outputs would fight over one (two listeners on one address, two pushers
+    /// of one Pushgateway group) are refused before anything starts, naming
+    /// both. See [`crate::config::pipeline::check_claims`].
+    fn claims(&self) -> Vec<Claim> {
+        Vec::new()
+    }
+}
+
+/// A process-wide resource an output takes (see [`OutputConfig::claims`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// A TCP address the output listens on. Two listeners clash when their
+    /// ports are equal and their IPs are equal or one is a wildcard
+    /// (`0.0.0.0`, `::`).
+    Listen(SocketAddr),
+    /// Something only one component may own, described for the error message
+    /// (`Pushgateway group http://gw:9091/metrics/job/weir/instance/a`).
+    Exclusive(String),
+    /// A shared setting that every component setting it must set alike
+    /// (`key` names it, `value` renders it).
+    Setting { key: String, value: String },
+}
+
+impl Claim {
+    /// Whether two claims cannot both hold.
+    pub fn conflicts_with(&self, other: &Claim) -> bool {
+        match (self, other) {
+            (Claim::Listen(a), Claim::Listen(b)) => listen_clash(*a, *b),
+            (Claim::Exclusive(a), Claim::Exclusive(b)) => a == b,
+            (Claim::Setting { key: a, value: va }, Claim::Setting { key: b, value: vb }) => {
+                a == b && va != vb
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Whether two listening addresses cannot both be bound.
+pub fn listen_clash(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.port() != 0
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 /// What a running output is given.

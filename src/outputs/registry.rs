@@ -5,12 +5,13 @@ use std::sync::Arc;
 use super::blackhole::BlackholeConfig;
 use super::elasticsearch;
 use super::file::FileOutputConfig;
+use super::prometheus::PrometheusConfig;
 use super::stdout::StdoutConfig;
 use super::OutputConfig;
 use crate::config::{from_node, DeError, Node};
 
 /// Every output `type`, for error messages and docs.
-pub const OUTPUTS: &[&str] = &["stdout", "file", "blackhole", "elasticsearch"];
+pub const OUTPUTS: &[&str] = &["stdout", "file", "blackhole", "elasticsearch", "prometheus"];
 
 /// Builds output `kind` from its options (without `type`, `when`, `when_full`
 /// and `buffer_batches`).
@@ -20,6 +21,7 @@ pub fn build(kind: &str, options: &Node) -> Result<Arc<dyn OutputConfig>, DeErro
         "file" => Arc::new(from_node::<FileOutputConfig>(options)?),
         "blackhole" => Arc::new(from_node::<BlackholeConfig>(options)?),
         "elasticsearch" => Arc::new(elasticsearch::load(options)?),
+        "prometheus" => Arc::new(PrometheusConfig::from_options(options)?),
         other => {
             return Err(DeError {
                 message: format!(

@@ -26,9 +26,12 @@
 //!
 //! A Pushgateway body is just [`Format::Text`]; the push client lives elsewhere.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
+use super::internal::is_internal;
 use super::registry::{Kind, Registry, Series};
 
 /// Content-Type of the Prometheus text format 0.0.4.
@@ -418,10 +421,19 @@ struct ConstLabel {
 /// Const labels never override a series' own label of the same name (the more
 /// specific label wins, as with Prometheus' external labels), and one with an
 /// empty value is ignored, because an empty value means "no label".
+///
+/// weir's own metrics (`weir_…`, see [`super::internal`]) keep their names
+/// whatever the namespace, and can be left out with
+/// [`Encoder::include_internal`].
 #[derive(Debug, Clone, Default)]
 pub struct Encoder {
     prefix: String,
     const_labels: Vec<ConstLabel>,
+    exclude_internal: bool,
+    /// Series labels exposed as `exported_<name>` (see [`Encoder::export_labels`]).
+    exported: Vec<String>,
+    /// Whether a namespace clash was already logged (once per encoder, not per scrape).
+    clash_logged: Arc<AtomicBool>,
 }
 
 impl Encoder {
@@ -430,8 +442,13 @@ impl Encoder {
         Self::default()
     }
 
-    /// Prefixes every family with `namespace_` (sanitised like a metric name;
-    /// an empty namespace means none).
+    /// Prefixes every family except weir's own `weir_…` metrics with
+    /// `namespace_` (sanitised like a metric name; an empty namespace means
+    /// none).
+    ///
+    /// A namespaced family whose exposed names would clash with one of weir's
+    /// own (namespace `weir` and a metric called `component_errors`, say) is
+    /// left out, with a warning: exposing both would make the scrape invalid.
     pub fn namespace(mut self, namespace: &str) -> Self {
         self.prefix = if namespace.is_empty() {
             String::new()
@@ -460,6 +477,29 @@ impl Encoder {
         self
     }
 
+    /// Whether weir's own `weir_…` metrics are rendered (default: yes).
+    pub fn include_internal(mut self, include: bool) -> Self {
+        self.exclude_internal = !include;
+        self
+    }
+
+    /// Renames series labels called `names` (sanitised like dimension names) to
+    /// `exported_<name>`, as Prometheus does with a scraped label that clashes
+    /// with a target label.
+    ///
+    /// For Pushgateway bodies: the gateway overwrites body labels named like a
+    /// grouping label, so two series differing only in such a label would
+    /// collapse into duplicates and the whole push would be rejected.
+    pub fn export_labels<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Self {
+        for name in names {
+            let name = sanitize_label_name(name);
+            if !self.exported.contains(&name) {
+                self.exported.push(name);
+            }
+        }
+        self
+    }
+
     /// Renders `registry` in `format` into a new string.
     pub fn render(&self, registry: &Registry, format: Format) -> String {
         let mut out = String::new();
@@ -474,8 +514,13 @@ impl Encoder {
     /// visible series are left out.
     pub fn encode(&self, registry: &Registry, format: Format, out: &mut String) {
         registry.sweep_expired();
-        let mut families: Vec<(String, _)> = registry
-            .snapshot()
+        let mut snapshot = registry.snapshot();
+        if self.exclude_internal {
+            snapshot.retain(|f| !is_internal(f.family.name()));
+        } else if !self.prefix.is_empty() {
+            self.drop_namespace_clashes(&mut snapshot);
+        }
+        let mut families: Vec<(String, _)> = snapshot
             .into_iter()
             .map(|f| {
                 (
@@ -615,11 +660,49 @@ impl Encoder {
         }
     }
 
-    /// The exposed family name: namespace + name, with `_total` on counters
-    /// in the text format only.
+    /// Leaves out namespaced families that would expose a name one of weir's
+    /// own (un-namespaced) families exposes. The registry keeps names unique
+    /// before the namespace is added; only the namespace can make them clash.
+    fn drop_namespace_clashes(&self, snapshot: &mut Vec<super::registry::FamilySnapshot>) {
+        let internal: HashSet<String> = snapshot
+            .iter()
+            .filter(|f| is_internal(f.family.name()))
+            .flat_map(|f| f.family.kind().exposed_names(f.family.name()))
+            .collect();
+        if internal.is_empty() {
+            return;
+        }
+        snapshot.retain(|f| {
+            let name = f.family.name();
+            if is_internal(name) {
+                return true;
+            }
+            let prefixed = format!("{}{name}", self.prefix);
+            let clash = f
+                .family
+                .kind()
+                .exposed_names(&prefixed)
+                .iter()
+                .any(|n| internal.contains(n));
+            if clash && !self.clash_logged.swap(true, Relaxed) {
+                tracing::warn!(
+                    metric = name,
+                    exposed = %prefixed,
+                    "with the namespace, this metric's name is one of weir's own metrics; \
+                     it is left out of the exposition (rename it or change the namespace)"
+                );
+            }
+            !clash
+        });
+    }
+
+    /// The exposed family name: namespace + name (weir's own metrics are not
+    /// namespaced), with `_total` on counters in the text format only.
     fn family_name(&self, kind: Kind, name: &str, format: Format) -> String {
         let mut s = String::with_capacity(self.prefix.len() + name.len() + 6);
-        s.push_str(&self.prefix);
+        if !is_internal(name) {
+            s.push_str(&self.prefix);
+        }
         s.push_str(name);
         if kind == Kind::Counter && format == Format::Text {
             s.push_str("_total");
@@ -631,7 +714,11 @@ impl Encoder {
     /// it does not override, comma-separated, without braces.
     fn series_labels(&self, series: &Series, buf: &mut String) {
         buf.clear();
-        buf.push_str(series.rendered_labels());
+        if self.exported.iter().any(|n| series.has_label(n)) {
+            self.render_exported(series, buf);
+        } else {
+            buf.push_str(series.rendered_labels());
+        }
         for c in &self.const_labels {
             if series.has_label(&c.name) {
                 continue;
@@ -640,6 +727,31 @@ impl Encoder {
                 buf.push(',');
             }
             buf.push_str(&c.rendered);
+        }
+    }
+}
+
+impl Encoder {
+    /// Renders a series' labels with those in `exported` renamed to
+    /// `exported_<name>` (prefixed again while that name is taken too).
+    fn render_exported(&self, series: &Series, buf: &mut String) {
+        let labels = series.labels();
+        for (i, (name, value)) in labels.iter().enumerate() {
+            if i > 0 {
+                buf.push(',');
+            }
+            if self.exported.iter().any(|n| n.as_str() == name.as_ref()) {
+                let mut renamed = format!("exported_{name}");
+                while labels.iter().any(|(n, _)| n.as_ref() == renamed) {
+                    renamed.insert_str(0, "exported_");
+                }
+                buf.push_str(&renamed);
+            } else {
+                buf.push_str(name);
+            }
+            buf.push_str("=\"");
+            escape_label_value(buf, value);
+            buf.push('"');
         }
     }
 }
@@ -1076,6 +1188,78 @@ mod tests {
         let om = enc.render(&r, Format::OpenMetrics);
         assert!(om.starts_with("# TYPE my_app_events counter\n"), "{om}");
         check::check(&om, check::Syntax::OpenMetrics).expect("well-formed");
+    }
+
+    #[test]
+    fn weir_metrics_keep_their_names_and_can_be_left_out() {
+        let r = Registry::new();
+        r.counter(
+            "weir_component_sent_events_total",
+            &[("pipeline", "p")],
+            "Sent.",
+        )
+        .increment(1);
+        r.counter("s3_errors_total", &[], "Errors.").increment(2);
+        let enc = Encoder::new().namespace("app");
+        let text = enc.render(&r, Format::Text);
+        assert!(
+            text.contains("\nweir_component_sent_events_total{pipeline=\"p\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("\napp_s3_errors_total 2\n"), "{text}");
+        let text = enc.include_internal(false).render(&r, Format::OpenMetrics);
+        assert!(!text.contains("weir_"), "{text}");
+        assert!(text.contains("app_s3_errors_total 2\n"), "{text}");
+        check::check(&text, check::Syntax::OpenMetrics).expect("well-formed");
+    }
+
+    #[test]
+    fn a_namespace_that_would_clash_with_weir_metrics_leaves_the_metric_out() {
+        let r = Registry::new();
+        r.counter("weir_component_errors_total", &[], "")
+            .increment(1);
+        r.gauge("weir_queue", &[], "").set(1.0);
+        r.counter("component_errors_total", &[], "").increment(5); // → weir_component_errors_total
+        r.histogram("queue", &[], "").record(1.0); // → weir_queue_bucket…, and weir_queue
+        r.counter("fine_total", &[], "").increment(7);
+        for format in [Format::Text, Format::OpenMetrics] {
+            let text = Encoder::new().namespace("weir").render(&r, format);
+            assert!(!text.contains(" 5\n"), "{text}");
+            assert!(!text.contains("histogram"), "{text}");
+            assert!(text.contains("weir_fine_total 7\n"), "{text}");
+            assert!(text.contains("weir_component_errors_total 1\n"), "{text}");
+            let syntax = match format {
+                Format::Text => check::Syntax::Text,
+                Format::OpenMetrics => check::Syntax::OpenMetrics,
+            };
+            check::check(&text, syntax).expect("well-formed");
+        }
+    }
+
+    #[test]
+    fn exported_labels_are_renamed() {
+        let r = Registry::new();
+        r.counter("hits_total", &[("instance_id", "1"), ("region", "eu")], "")
+            .increment(1);
+        r.counter(
+            "hits_total",
+            &[("region", "us"), ("exported_region", "x")],
+            "",
+        )
+        .increment(2);
+        r.counter("hits_total", &[("other", "o")], "").increment(3);
+        let text = Encoder::new()
+            .export_labels(["region", "job"])
+            .const_label("env", "prod")
+            .render(&r, Format::Text);
+        assert_eq!(
+            text,
+            "# TYPE hits_total counter\n\
+             hits_total{exported_region=\"x\",exported_exported_region=\"us\",env=\"prod\"} 2\n\
+             hits_total{instance_id=\"1\",exported_region=\"eu\",env=\"prod\"} 1\n\
+             hits_total{other=\"o\",env=\"prod\"} 3\n"
+        );
+        check::check(&text, check::Syntax::Text).expect("well-formed");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod exposition;
+pub mod internal;
 pub mod registry;
 
 pub use exposition::{negotiate, Encoder, Format};

@@ -178,7 +178,7 @@ impl Kind {
 
     /// Every sample and family name a family of this kind may expose in either
     /// format; two families must not share any (OpenMetrics "Suffixes" rule).
-    fn exposed_names(self, name: &str) -> Vec<String> {
+    pub(crate) fn exposed_names(self, name: &str) -> Vec<String> {
         let suffixes: &[&str] = match self {
             Kind::Counter => &["", "_total", "_created"],
             Kind::Gauge => &[""],
@@ -352,6 +352,11 @@ impl Series {
     /// The series' labels rendered as `name="escaped",…` (no braces).
     pub(crate) fn rendered_labels(&self) -> &str {
         &self.rendered
+    }
+
+    /// The series' labels: sanitised names, sorted by name, raw values.
+    pub(crate) fn labels(&self) -> &[(Box<str>, Box<str>)] {
+        &self.labels
     }
 
     /// Whether the series has its own label called `name`.
@@ -1272,7 +1277,8 @@ pub fn global() -> &'static Registry {
 }
 
 /// Makes [`global`] the `metrics` facade's global recorder, so
-/// `metrics::counter!(…)` anywhere in weir records into it, and returns it.
+/// `metrics::counter!(…)` anywhere in weir records into it, gives weir's own
+/// metrics their HELP texts ([`super::internal`]), and returns it.
 ///
 /// Idempotent. If a different recorder was installed first (a test harness,
 /// say), that is logged and facade metrics go there; the returned registry
@@ -1280,6 +1286,7 @@ pub fn global() -> &'static Registry {
 pub fn install() -> &'static Registry {
     let registry = global();
     INSTALL.call_once(|| {
+        super::internal::describe_all(registry);
         if metrics::set_global_recorder(registry).is_err() {
             tracing::warn!(
                 "another metrics recorder is already installed; facade metrics will not reach \
