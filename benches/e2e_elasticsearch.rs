@@ -15,7 +15,9 @@
 //!   encoding, compression and HTTP, without TCP reading or JSON parsing.
 //!
 //! Reports events/s, MB/s of input (the raw JSON lines), MB/s of bulk bodies,
-//! CPU and RSS (of weir; for `output`, of this whole process, sink included).
+//! CPU and RSS (of weir; for `output`, of this whole process, sink included),
+//! and input MB per CPU-second: on a shared, loaded machine the wall-clock
+//! rate follows how much CPU weir is given, the per-CPU-second figure less so.
 //!
 //! cargo bench --bench e2e_elasticsearch                       # 1,000,000 lines of ~300 bytes
 //! WEIR_E2E_LINES=300000 cargo bench --bench e2e_elasticsearch
@@ -390,8 +392,16 @@ fn main() {
         "e2e tcp json -> parse json -> elasticsearch (lines of ~300 bytes over 2 connections)"
     );
     println!(
-        "  {:<12} {:>9} {:>11} {:>9} {:>11} {:>9} {:>10} {:>9}",
-        "target", "lines", "events/s", "MB/s in", "bulk MB/s", "seconds", "CPU cores", "peak RSS"
+        "  {:<12} {:>9} {:>11} {:>9} {:>11} {:>9} {:>10} {:>10} {:>9}",
+        "target",
+        "lines",
+        "events/s",
+        "MB/s in",
+        "bulk MB/s",
+        "seconds",
+        "CPU cores",
+        "MB/CPU-s",
+        "peak RSS"
     );
     for target in targets.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         let (kind, compression) = target.split_once('-').unwrap_or((target, "gzip"));
@@ -400,7 +410,7 @@ fn main() {
         if kind == "output" {
             let o = output_only(lines, compression);
             println!(
-                "  {:<12} {:>9} {:>11.0} {:>9.1} {:>11.1} {:>9.2} {:>10.2} {:>8.0}M",
+                "  {:<12} {:>9} {:>11.0} {:>9.1} {:>11.1} {:>9.2} {:>10.2} {:>10.1} {:>8.0}M",
                 target,
                 lines,
                 lines as f64 / o.secs,
@@ -408,6 +418,7 @@ fn main() {
                 o.bulk_bytes as f64 / 1e6 / o.secs,
                 o.secs,
                 o.cpu / o.secs,
+                o.input_bytes as f64 / 1e6 / o.cpu.max(1e-9),
                 o.peak_rss as f64 / (1 << 20) as f64
             );
             continue;
@@ -443,7 +454,7 @@ fn main() {
         let o = run_once(&parts, n, &url, &options);
         let bulk_mb = counter.map_or(f64::NAN, |c| c.load(Ordering::Relaxed) as f64 / 1e6);
         println!(
-            "  {:<12} {:>9} {:>11.0} {:>9.1} {:>11.1} {:>9.2} {:>10.2} {:>8.0}M",
+            "  {:<12} {:>9} {:>11.0} {:>9.1} {:>11.1} {:>9.2} {:>10.2} {:>10.1} {:>8.0}M",
             target,
             n,
             n as f64 / o.secs,
@@ -451,6 +462,7 @@ fn main() {
             bulk_mb / o.secs,
             o.secs,
             o.cpu / o.secs,
+            mb / o.cpu.max(1e-9),
             o.peak_rss as f64 / (1 << 20) as f64
         );
     }
