@@ -10,11 +10,18 @@
 //!   hundred to a few thousand documents per second here), so it gets its
 //!   own, smaller workload (`WEIR_E2E_OSMEM_LINES`).
 //!
-//! Reports events/s, MB/s of input, MB/s of bulk bodies, CPU and RSS.
+//! - `output`: the output alone, in this process: already parsed events
+//!   handed straight to the `elasticsearch` output shipping to the sink —
+//!   encoding, compression and HTTP, without TCP reading or JSON parsing.
+//!
+//! Reports events/s, MB/s of input (the raw JSON lines), MB/s of bulk bodies,
+//! CPU and RSS (of weir; for `output`, of this whole process, sink included),
+//! and input MB per CPU-second: on a shared, loaded machine the wall-clock
+//! rate follows how much CPU weir is given, the per-CPU-second figure less so.
 //!
 //! cargo bench --bench e2e_elasticsearch                       # 1,000,000 lines of ~300 bytes
 //! WEIR_E2E_LINES=300000 cargo bench --bench e2e_elasticsearch
-//! WEIR_E2E_TARGETS=sink-none,sink-gzip cargo bench --bench e2e_elasticsearch
+//! WEIR_E2E_TARGETS=output-none,sink-gzip cargo bench --bench e2e_elasticsearch
 //! WEIR_E2E_OSMEM_LINES=50000 cargo bench --bench e2e_elasticsearch
 //!
 //! Under `cargo test` (no `--bench` argument) it runs a small smoke load.
@@ -244,6 +251,116 @@ fn run_once(parts: &[Vec<u8>], lines: u64, url: &str, options: &str) -> Outcome 
     }
 }
 
+struct OutputOutcome {
+    secs: f64,
+    cpu: f64,
+    peak_rss: u64,
+    input_bytes: u64,
+    bulk_bytes: u64,
+}
+
+/// The output alone: `lines` parsed events (a pool of 20,000 reused, in
+/// batches of 512) go straight into the `elasticsearch` output, which
+/// ships them to a sink; timed until the output has finished.
+fn output_only(lines: u64, compression: &str) -> OutputOutcome {
+    use weir::event::Event;
+    use weir::filters::FilterContext;
+    use weir::outputs::{OutputConfig, OutputContext, OutputMetrics};
+    use weir::topology::ack::Ack;
+    use weir::topology::batch::{Batch, OutputBatch};
+
+    const BATCH: usize = 512;
+    let pool_lines = lines.min(20_000);
+    let data = workload::ndjson(pool_lines);
+    let parse = {
+        let node = weir::config::yaml::parse("format: json").expect("yaml");
+        let cx = weir::filters::BuildContext {
+            pipeline: "bench".into(),
+            component: "parse".into(),
+        };
+        weir::filters::registry::build_parse(&node, &cx).expect("parse")
+    };
+    let mut pool = Vec::new();
+    let mut fcx = FilterContext::default();
+    for chunk in data
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .chunks(BATCH)
+    {
+        let mut events: Vec<Event> = chunk
+            .iter()
+            .map(|l| Event::new(bytes::Bytes::copy_from_slice(l), chrono::Utc::now()))
+            .collect();
+        parse.process(&mut events, &mut fcx);
+        let raw: u64 = events.iter().map(|e| e.message.len() as u64 + 1).sum();
+        pool.push((
+            Arc::new(Batch {
+                events,
+                ack: Ack::untracked(),
+                input: 0,
+            }),
+            raw,
+        ));
+    }
+    let sink = Sink::start();
+    let node = weir::config::yaml::parse(&format!(
+        "hosts: ['http://127.0.0.1:{}']\nindex: 'bench-%Y.%m.%d'\ncompression: {compression}\n",
+        sink.port
+    ))
+    .expect("yaml");
+    let settings = weir::outputs::elasticsearch::load(&node).expect("options");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let pid = std::process::id();
+    rt.block_on(async move {
+        let (tx, rx) = async_channel::bounded(4);
+        let cx = OutputContext {
+            pipeline: "bench".into(),
+            name: "es".into(),
+            input: rx,
+            data_dir: dir.path().to_path_buf(),
+            metrics: OutputMetrics::new("bench", "es"),
+        };
+        let task = settings.build(cx).expect("output");
+        let cpu_before = cpu_seconds(pid);
+        let t0 = Instant::now();
+        let running = tokio::spawn(task);
+        let mut sent = 0u64;
+        let mut input_bytes = 0u64;
+        'feed: loop {
+            for (batch, raw) in &pool {
+                let take = (lines - sent).min(batch.events.len() as u64);
+                if take == 0 {
+                    break 'feed;
+                }
+                let out = if take as usize == batch.events.len() {
+                    OutputBatch::all(batch.clone())
+                } else {
+                    OutputBatch::selected(batch.clone(), (0..take as u32).collect())
+                };
+                tx.send(out).await.expect("output running");
+                sent += take;
+                input_bytes += raw * take / batch.events.len() as u64;
+            }
+        }
+        drop(tx);
+        running.await.expect("join").expect("output");
+        let secs = t0.elapsed().as_secs_f64();
+        OutputOutcome {
+            secs,
+            cpu: cpu_seconds(pid) - cpu_before,
+            peak_rss: proc_status(pid, "VmHWM:"),
+            input_bytes,
+            bulk_bytes: sink.body_bytes.load(Ordering::Relaxed),
+        }
+    })
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let lines: u64 = std::env::var("WEIR_E2E_LINES")
@@ -251,7 +368,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { 1_000_000 } else { 20_000 });
     let targets = std::env::var("WEIR_E2E_TARGETS")
-        .unwrap_or_else(|_| "sink-none,sink-gzip,osmem-gzip".to_owned());
+        .unwrap_or_else(|_| "output-none,output-gzip,sink-none,sink-gzip,osmem-gzip".to_owned());
     let osmem_lines: u64 = std::env::var("WEIR_E2E_OSMEM_LINES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -276,13 +393,37 @@ fn main() {
         "e2e tcp json -> parse json -> elasticsearch (lines of ~300 bytes over 2 connections)"
     );
     println!(
-        "  {:<12} {:>9} {:>11} {:>9} {:>11} {:>9} {:>10} {:>9}",
-        "target", "lines", "events/s", "MB/s in", "bulk MB/s", "seconds", "CPU cores", "peak RSS"
+        "  {:<12} {:>9} {:>11} {:>9} {:>11} {:>9} {:>10} {:>10} {:>9}",
+        "target",
+        "lines",
+        "events/s",
+        "MB/s in",
+        "bulk MB/s",
+        "seconds",
+        "CPU cores",
+        "MB/CPU-s",
+        "peak RSS"
     );
     for target in targets.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         let (kind, compression) = target.split_once('-').unwrap_or((target, "gzip"));
         let sink;
         let server;
+        if kind == "output" {
+            let o = output_only(lines, compression);
+            println!(
+                "  {:<12} {:>9} {:>11.0} {:>9.1} {:>11.1} {:>9.2} {:>10.2} {:>10.1} {:>8.0}M",
+                target,
+                lines,
+                lines as f64 / o.secs,
+                o.input_bytes as f64 / 1e6 / o.secs,
+                o.bulk_bytes as f64 / 1e6 / o.secs,
+                o.secs,
+                o.cpu / o.secs,
+                o.input_bytes as f64 / 1e6 / o.cpu.max(1e-9),
+                o.peak_rss as f64 / (1 << 20) as f64
+            );
+            continue;
+        }
         let (url, counter, n, options) = match kind {
             "sink" => {
                 sink = Sink::start();
@@ -314,7 +455,7 @@ fn main() {
         let o = run_once(&parts, n, &url, &options);
         let bulk_mb = counter.map_or(f64::NAN, |c| c.load(Ordering::Relaxed) as f64 / 1e6);
         println!(
-            "  {:<12} {:>9} {:>11.0} {:>9.1} {:>11.1} {:>9.2} {:>10.2} {:>8.0}M",
+            "  {:<12} {:>9} {:>11.0} {:>9.1} {:>11.1} {:>9.2} {:>10.2} {:>10.1} {:>8.0}M",
             target,
             n,
             n as f64 / o.secs,
@@ -322,6 +463,7 @@ fn main() {
             bulk_mb / o.secs,
             o.secs,
             o.cpu / o.secs,
+            mb / o.cpu.max(1e-9),
             o.peak_rss as f64 / (1 << 20) as f64
         );
     }

@@ -89,7 +89,9 @@ fn write_object(fields: &Fields, out: &mut BytesMut) {
 pub fn write_str(s: &[u8], out: &mut BytesMut) {
     out.reserve(s.len() + 2);
     out.put_u8(b'"');
-    if simdutf8::basic::from_utf8(s).is_ok() {
+    // ASCII (most log text) is valid UTF-8: a word-at-a-time check is much
+    // cheaper than full validation, which short strings would go through.
+    if s.is_ascii() || simdutf8::basic::from_utf8(s).is_ok() {
         write_escaped(s, out);
     } else {
         write_escaped(String::from_utf8_lossy(s).as_bytes(), out);
@@ -115,10 +117,37 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
+/// Whether any of the 8 bytes in `word` needs escaping: below 0x20, `"` or
+/// `\\` (SWAR: "has a byte less than n" and "has a zero byte" tricks).
+#[inline]
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    (below_space | has_zero(word ^ (ONES * b'"' as u64)) | has_zero(word ^ (ONES * b'\\' as u64)))
+        != 0
+}
+
 fn write_escaped(s: &[u8], out: &mut BytesMut) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    // Skip to the first 8-byte word that holds a byte to escape: most
+    // strings have none and are copied in one piece.
+    let mut clean = 0;
+    while let Some(chunk) = s.get(clean..clean + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if needs_escape(u64::from_le_bytes(word)) {
+            break;
+        }
+        clean += 8;
+    }
+    if clean == s.len() {
+        out.put_slice(s);
+        return;
+    }
     let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
+    for (i, &b) in s.iter().enumerate().skip(clean) {
         let esc = ESCAPE[b as usize];
         if esc == 0 {
             continue;
@@ -224,6 +253,24 @@ mod tests {
         assert_eq!(s, "\"q\\\" b\\\\ n\\n t\\t c\\u0001 d\u{7f} é 😀\"");
         let back: String = serde_json::from_str(&s).unwrap();
         assert_eq!(back, "q\" b\\ n\n t\t c\u{1} d\u{7f} é 😀");
+    }
+
+    #[test]
+    fn escapes_at_every_offset_of_long_strings() {
+        // The word-at-a-time scan must find an escape wherever it is.
+        for special in ['"', '\\', '\n', '\u{1}', '\u{1f}'] {
+            for at in 0..20 {
+                let mut text: String = "abcdefghijklmnopqrstuvwxyz".chars().take(20).collect();
+                text.replace_range(at..at + 1, &special.to_string());
+                let s = encode_value(&Value::from(text.as_str()));
+                let back: String = serde_json::from_str(&s).unwrap();
+                assert_eq!(back, text, "{s}");
+            }
+        }
+        // Bytes at and above 0x20 other than quote and backslash pass.
+        let all: String = (0x20u8..0x7f).map(char::from).collect();
+        let back: String = serde_json::from_str(&encode_value(&Value::from(all.as_str()))).unwrap();
+        assert_eq!(back, all);
     }
 
     #[test]
