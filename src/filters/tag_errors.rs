@@ -16,6 +16,19 @@
 //! exists at 0 from the start, so `increase()` and alerts work before the first
 //! error. Events no rule matches pass untouched; no event is ever dropped.
 //!
+//! Rules can be grouped behind a shared pattern, tested once for all of them
+//! (a group whose `when` matches but none of whose rules do falls through to
+//! the entries after it):
+//!
+//! ```yaml
+//! rules:
+//!   - group: s3_access
+//!     when: '{ $.aws.s3access.error_code = * }'
+//!     rules:
+//!       - { code: S3_ACCESS_DENIED, severity: warning, pattern: '{ $.aws.s3access.error_code = "AccessDenied" }' }
+//!   - { code: OOM_KILL, severity: critical, pattern: '"Out of memory"' }
+//! ```
+//!
 //! Rules come from (options):
 //! - nothing given: the catalog shipped with weir, `grammars/error-codes.yaml`,
 //!   compiled into the binary — S3 access errors, VPC flow REJECTs, CloudTrail
@@ -33,8 +46,8 @@
 //! the rule (number and code), and the line and column — for a bad pattern
 //! also the column inside the pattern.
 //!
-//! Put `tag_errors` after `parse`: JSON rules read the event's fields, and on
-//! an event without fields each of them would parse the message again.
+//! An event nothing has parsed whose line is a JSON object is parsed once for
+//! all rules; putting `tag_errors` after `parse` saves even that.
 
 use std::sync::Arc;
 
@@ -43,8 +56,9 @@ use serde::Deserialize;
 
 use super::{BuildContext, Filter, FilterContext};
 use crate::config::{from_node, yaml, DeError, Loc, Node, NodeKind};
-use crate::event::{Event, Path, Value};
-use crate::pattern::Pattern;
+use crate::event::{Event, Meta, Path, Value};
+use crate::parsers::json::parse_value;
+use crate::pattern::{Pattern, PatternKind};
 use crate::telemetry::Registry;
 
 /// The catalog shipped with weir.
@@ -108,6 +122,38 @@ pub struct RuleConfig {
     pub description: Option<String>,
 }
 
+/// A catalog entry as written: a rule, or a group of rules behind a shared
+/// `when` pattern.
+#[derive(Debug)]
+pub enum CatalogEntry {
+    Rule(RuleConfig),
+    Group {
+        name: String,
+        when: Pattern,
+        rules: Vec<RuleConfig>,
+    },
+}
+
+impl CatalogEntry {
+    /// The rules of the entry, in order.
+    pub fn rules(&self) -> &[RuleConfig] {
+        match self {
+            CatalogEntry::Rule(r) => std::slice::from_ref(r),
+            CatalogEntry::Group { rules, .. } => rules,
+        }
+    }
+}
+
+/// A `group:` entry; its `rules` are read separately, like the top level's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupConfig {
+    group: String,
+    when: Pattern,
+    #[allow(dead_code)]
+    rules: serde::de::IgnoredAny,
+}
+
 /// A compiled rule: its fields as shared bytes (writing them into an event
 /// copies nothing) and its counter handle.
 #[derive(Debug)]
@@ -120,6 +166,15 @@ struct Rule {
     counter: metrics::Counter,
 }
 
+/// A compiled entry. A group's `when` is tested once for all its rules: the
+/// shipped catalog's nine S3 rules cost one field lookup on an event that is
+/// not an S3 access record.
+#[derive(Debug)]
+enum Entry {
+    Rule(Rule),
+    Group { when: Pattern, rules: Box<[Rule]> },
+}
+
 /// A rule that did not compile, and where.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleError {
@@ -127,9 +182,13 @@ pub struct RuleError {
     pub message: String,
 }
 
-/// Reads the rules of a catalog document (`rules:` at its top) or of an
-/// inline `rules:` list. Every bad rule is reported, in order.
-pub fn parse_rules(list: &Node) -> Result<Vec<RuleConfig>, Vec<RuleError>> {
+/// Reads the entries of a catalog's `rules:` list or of an inline `rules:`
+/// list. Every bad rule is reported, in order.
+pub fn parse_rules(list: &Node) -> Result<Vec<CatalogEntry>, Vec<RuleError>> {
+    parse_list(list, None)
+}
+
+fn parse_list(list: &Node, group: Option<&str>) -> Result<Vec<CatalogEntry>, Vec<RuleError>> {
     let NodeKind::Seq(items) = &list.kind else {
         return Err(vec![RuleError {
             loc: Some(list.loc),
@@ -139,15 +198,65 @@ pub fn parse_rules(list: &Node) -> Result<Vec<RuleConfig>, Vec<RuleError>> {
             ),
         }]);
     };
-    let mut rules = Vec::with_capacity(items.len());
+    let mut entries = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (i, item) in items.iter().enumerate() {
+        let label = match group {
+            Some(g) => format!("group `{g}` rule #{}", i + 1),
+            None => format!("rule #{}", i + 1),
+        };
+        if item.get("group").is_some() {
+            if let Some(g) = group {
+                errors.push(RuleError {
+                    loc: Some(item.loc),
+                    message: format!(
+                        "{label}: groups do not nest (this one is inside group `{g}`)"
+                    ),
+                });
+                continue;
+            }
+            match from_node::<GroupConfig>(item) {
+                Ok(g) => {
+                    let rules_node = item.get("rules").unwrap_or(item);
+                    match parse_list(rules_node, Some(&g.group)) {
+                        Ok(inner) if inner.is_empty() => errors.push(RuleError {
+                            loc: Some(rules_node.loc),
+                            message: format!("group `{}` has no rules", g.group),
+                        }),
+                        Ok(inner) => entries.push(CatalogEntry::Group {
+                            name: g.group,
+                            when: g.when,
+                            rules: inner
+                                .into_iter()
+                                .filter_map(|e| match e {
+                                    CatalogEntry::Rule(r) => Some(r),
+                                    CatalogEntry::Group { .. } => None,
+                                })
+                                .collect(),
+                        }),
+                        Err(e) => errors.extend(e),
+                    }
+                }
+                Err(e) => {
+                    let named = item
+                        .get("group")
+                        .and_then(Node::as_str)
+                        .map(|g| format!(" `{g}`"))
+                        .unwrap_or_default();
+                    errors.push(RuleError {
+                        loc: e.loc.or(Some(item.loc)),
+                        message: format!("group{named} (entry #{}): {}", i + 1, e.message),
+                    });
+                }
+            }
+            continue;
+        }
         match from_node::<RuleConfig>(item) {
             Ok(rule) if rule.code.trim().is_empty() => errors.push(RuleError {
                 loc: item.get("code").map(|n| n.loc),
-                message: format!("rule #{}: `code` must not be empty", i + 1),
+                message: format!("{label}: `code` must not be empty"),
             }),
-            Ok(rule) => rules.push(rule),
+            Ok(rule) => entries.push(CatalogEntry::Rule(rule)),
             Err(e) => {
                 let named = item
                     .get("code")
@@ -156,20 +265,20 @@ pub fn parse_rules(list: &Node) -> Result<Vec<RuleConfig>, Vec<RuleError>> {
                     .unwrap_or_default();
                 errors.push(RuleError {
                     loc: e.loc.or(Some(item.loc)),
-                    message: format!("rule #{}{named}: {}", i + 1, e.message),
+                    message: format!("{label}{named}: {}", e.message),
                 });
             }
         }
     }
     if errors.is_empty() {
-        Ok(rules)
+        Ok(entries)
     } else {
         Err(errors)
     }
 }
 
 /// Reads a catalog file's text; errors are `NAME:LINE:COLUMN: rule #N (`CODE`): …`.
-pub fn parse_catalog(text: &str, name: &str) -> Result<Vec<RuleConfig>, String> {
+pub fn parse_catalog(text: &str, name: &str) -> Result<Vec<CatalogEntry>, String> {
     let root =
         yaml::parse(text).map_err(|e| format!("{name}:{}: invalid YAML: {}", e.loc, e.message))?;
     let position =
@@ -206,7 +315,10 @@ pub fn parse_catalog(text: &str, name: &str) -> Result<Vec<RuleConfig>, String> 
 /// The compiled filter.
 #[derive(Debug)]
 pub struct TagErrors {
-    rules: Box<[Rule]>,
+    entries: Box<[Entry]>,
+    /// Whether any pattern is a JSON pattern: then an unparsed JSON line is
+    /// parsed once for all of them (see [`TagErrors::tag`]).
+    reads_fields: bool,
 }
 
 static ERROR_CODE: std::sync::LazyLock<Path> =
@@ -227,10 +339,10 @@ impl TagErrors {
         registry: &Registry,
     ) -> Result<TagErrors, DeError> {
         let config: TagErrorsConfig = from_node(options)?;
-        let mut rules = Vec::new();
+        let mut entries = Vec::new();
         if let Some(list) = options.get("rules") {
             match parse_rules(list) {
-                Ok(r) => rules.extend(r),
+                Ok(r) => entries.extend(r),
                 Err(mut errors) => {
                     let first = errors.remove(0);
                     let more = if errors.is_empty() {
@@ -252,51 +364,99 @@ impl TagErrors {
         };
         if let Some(path) = catalog {
             let at = options.get("catalog").map_or(options.loc, |n| n.loc);
-            rules.extend(load_catalog(path).map_err(|message| DeError {
+            entries.extend(load_catalog(path).map_err(|message| DeError {
                 message,
                 loc: Some(at),
             })?);
         }
-        if rules.is_empty() {
+        if entries.is_empty() {
             return Err(DeError {
                 message: "`tag_errors` has no rules: give a `catalog` or `rules`".into(),
                 loc: Some(options.loc),
             });
         }
         let help = "Events tagged with an error code by `tag_errors`, by code and severity.";
-        let rules = rules
+        let compile = |r: RuleConfig| {
+            let severity = r.severity.as_str();
+            Rule {
+                counter: registry.counter(
+                    ERROR_CODES_METRIC,
+                    &[("code", &r.code), ("severity", severity)],
+                    help,
+                ),
+                error_type: Bytes::from(r.error_type.unwrap_or_else(|| r.code.clone())),
+                code: Bytes::from(r.code),
+                severity: Bytes::from_static(severity.as_bytes()),
+                description: r.description.map(Bytes::from),
+                pattern: r.pattern,
+            }
+        };
+        let mut reads_fields = false;
+        let mut json = |p: &Pattern| reads_fields |= p.kind() == PatternKind::Json;
+        let entries: Box<[Entry]> = entries
             .into_iter()
-            .map(|r| {
-                let severity = r.severity.as_str();
-                Rule {
-                    counter: registry.counter(
-                        ERROR_CODES_METRIC,
-                        &[("code", &r.code), ("severity", severity)],
-                        help,
-                    ),
-                    error_type: Bytes::from(r.error_type.unwrap_or_else(|| r.code.clone())),
-                    code: Bytes::from(r.code),
-                    severity: Bytes::from_static(severity.as_bytes()),
-                    description: r.description.map(Bytes::from),
-                    pattern: r.pattern,
+            .map(|e| match e {
+                CatalogEntry::Rule(r) => {
+                    json(&r.pattern);
+                    Entry::Rule(compile(r))
+                }
+                CatalogEntry::Group { when, rules, .. } => {
+                    json(&when);
+                    rules.iter().for_each(|r| json(&r.pattern));
+                    Entry::Group {
+                        when,
+                        rules: rules.into_iter().map(compile).collect(),
+                    }
                 }
             })
             .collect();
-        Ok(TagErrors { rules })
+        Ok(TagErrors {
+            entries,
+            reads_fields,
+        })
     }
 
-    /// How many rules are tried, in order.
+    /// How many rules there are, groups' rules included.
     pub fn len(&self) -> usize {
-        self.rules.len()
+        self.entries
+            .iter()
+            .map(|e| match e {
+                Entry::Rule(_) => 1,
+                Entry::Group { rules, .. } => rules.len(),
+            })
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.len() == 0
+    }
+
+    /// The first rule matching `event`, trying entries in order.
+    fn first_match(&self, event: &Event) -> Option<&Rule> {
+        self.entries.iter().find_map(|entry| match entry {
+            Entry::Rule(r) => r.pattern.matches(event).then_some(r),
+            Entry::Group { when, rules } => {
+                if when.matches(event) {
+                    rules.iter().find(|r| r.pattern.matches(event))
+                } else {
+                    None
+                }
+            }
+        })
     }
 
     /// Tags `event` with the first matching rule; returns its code.
+    ///
+    /// An event nothing has parsed yet, whose line is a JSON object, is
+    /// parsed once here and every rule looks at that: otherwise each JSON
+    /// rule would parse the line again (some 25 parses per event with the
+    /// shipped catalog). The only difference this makes is that `$.@timestamp`
+    /// falls back to the event time, as it does after `parse`.
     pub fn tag(&self, event: &mut Event) -> Option<&[u8]> {
-        let rule = self.rules.iter().find(|r| r.pattern.matches(event))?;
+        let rule = match self.parsed_view(event) {
+            Some(view) => self.first_match(&view),
+            None => self.first_match(event),
+        }?;
         event.insert(&ERROR_CODE, Value::Str(rule.code.clone()));
         event.insert(&ERROR_SEVERITY, Value::Str(rule.severity.clone()));
         event.insert(&ERROR_TYPE, Value::Str(rule.error_type.clone()));
@@ -308,10 +468,33 @@ impl TagErrors {
         rule.counter.increment(1);
         Some(&rule.code)
     }
+
+    /// The event with its line parsed into fields, when that is worth doing.
+    fn parsed_view(&self, event: &Event) -> Option<Event> {
+        if !self.reads_fields || !event.fields.is_empty() {
+            return None;
+        }
+        let first = event.message.iter().find(|b| !b.is_ascii_whitespace())?;
+        if *first != b'{' {
+            return None;
+        }
+        match parse_value(&event.message) {
+            Ok(Value::Object(fields)) => Some(Event {
+                message: event.message.clone(),
+                fields,
+                timestamp: event.timestamp,
+                meta: Meta {
+                    message_consumed: true,
+                    ..Meta::default()
+                },
+            }),
+            _ => None,
+        }
+    }
 }
 
-/// The rules of catalog `path` (or the shipped one for `builtin`).
-fn load_catalog(path: &str) -> Result<Vec<RuleConfig>, String> {
+/// The entries of catalog `path` (or the shipped one for `builtin`).
+fn load_catalog(path: &str) -> Result<Vec<CatalogEntry>, String> {
     let (text, name): (std::borrow::Cow<'_, str>, Arc<str>) = if path == BUILTIN_NAME {
         (
             BUILTIN_CATALOG.into(),
@@ -439,11 +622,12 @@ mod tests {
 
     #[test]
     fn the_shipped_catalog_loads_and_tags_aws_logs() {
-        let rules = parse_catalog(BUILTIN_CATALOG, "builtin").expect("shipped catalog");
-        assert!(rules.len() >= 20, "{}", rules.len());
+        let entries = parse_catalog(BUILTIN_CATALOG, "builtin").expect("shipped catalog");
+        let rules: usize = entries.iter().map(|e| e.rules().len()).sum();
+        assert!(rules >= 20, "{rules}");
         let r = registry();
         let f = build_in(r, "").unwrap();
-        assert_eq!(f.len(), rules.len());
+        assert_eq!(f.len(), rules);
         let code = |mut e: Event| {
             f.tag(&mut e)
                 .map(|c| String::from_utf8_lossy(c).into_owned())
@@ -488,11 +672,9 @@ mod tests {
             Some("VPC_FLOW_REJECT")
         );
         assert_eq!(
-            code(Event::from_text("2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 20 4249 1418530010 1418530070 REJECT OK")).as_deref(),
-            Some("VPC_FLOW_REJECT")
-        );
-        assert_eq!(
-            code(Event::from_text("2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 20 4249 1418530010 1418530070 ACCEPT OK")),
+            code(parsed(
+                r#"{"aws":{"vpcflow":{"action":"ACCEPT"}},"event":{"action":"accept","type":["connection","allowed"]}}"#
+            )),
             None
         );
         // HTTP.
@@ -675,5 +857,86 @@ mod tests {
             "{}",
             e.message
         );
+    }
+    #[test]
+    fn groups_gate_their_rules() {
+        let r = registry();
+        let f = build_in(
+            r,
+            "rules:\n\
+             - group: http\n\
+             \x20 when: '{ $.status >= 400 }'\n\
+             \x20 rules:\n\
+             \x20   - { code: NOT_FOUND, severity: notice, pattern: '{ $.status = 404 }' }\n\
+             \x20   - { code: LOUD, severity: error, pattern: 'ERROR' }\n\
+             - { code: ANY_ERROR, severity: warning, pattern: 'ERROR' }\n",
+        )
+        .unwrap();
+        assert_eq!(f.len(), 3);
+        let tagged = |json: &str| {
+            let mut e = parsed(json);
+            f.tag(&mut e)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+        };
+        assert_eq!(tagged(r#"{"status":404}"#).as_deref(), Some("NOT_FOUND"));
+        // `LOUD` is in the group: only tried when the gate matches.
+        let mut e = Event::from_text("ERROR x");
+        e.fields.insert("status", Value::Int(500));
+        assert_eq!(f.tag(&mut e), Some(&b"LOUD"[..]));
+        let mut e = Event::from_text("ERROR x");
+        e.fields.insert("status", Value::Int(200));
+        assert_eq!(f.tag(&mut e), Some(&b"ANY_ERROR"[..]));
+        // A gate that matches with no rule matching falls through to later entries.
+        assert_eq!(tagged(r#"{"status":500}"#), None);
+    }
+
+    #[test]
+    fn group_errors_name_the_group() {
+        let e = parse_catalog(
+            "rules:\n  - group: g\n    when: x\n    rules:\n      - { code: A, severity: nope, pattern: x }\n",
+            "c.yaml",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("c.yaml:5:30: group `g` rule #1 (`A`): unknown variant `nope`"),
+            "{e}"
+        );
+        let e = parse_catalog(
+            "rules:\n  - group: g\n    when: '{ $.a = }'\n    rules: []\n",
+            "c.yaml",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("c.yaml:3:11: group `g` (entry #1): invalid filter pattern"),
+            "{e}"
+        );
+        let e = parse_catalog(
+            "rules:\n  - group: g\n    when: x\n    rules: []\n",
+            "c.yaml",
+        )
+        .unwrap_err();
+        assert!(e.contains("group `g` has no rules"), "{e}");
+        let e = parse_catalog(
+            "rules:\n  - group: g\n    when: x\n    rules:\n      - { group: h, when: y, rules: [] }\n",
+            "c.yaml",
+        )
+        .unwrap_err();
+        assert!(e.contains("groups do not nest"), "{e}");
+    }
+
+    #[test]
+    fn unparsed_json_lines_are_parsed_once_for_all_rules() {
+        let r = registry();
+        let f = build_in(r, "").unwrap();
+        let mut e = Event::from_text(r#"{"http":{"response":{"status_code":503}}}"#);
+        assert_eq!(f.tag(&mut e), Some(&b"HTTP_SERVICE_UNAVAILABLE"[..]));
+        // Only the error fields were added: the line stays the event's message.
+        assert_eq!(
+            field(&e, "message").as_deref(),
+            Some(r#"{"http":{"response":{"status_code":503}}}"#)
+        );
+        assert!(e.fields.get("http").is_none());
+        let mut e = Event::from_text("{ not json, but timed out");
+        assert_eq!(f.tag(&mut e), Some(&b"TIMEOUT"[..]));
     }
 }
