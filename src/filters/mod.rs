@@ -8,11 +8,14 @@
 //! Filters are registered in [`registry`].
 
 pub mod drop;
+pub mod metric_filter;
 pub mod parse;
 pub mod registry;
 pub mod remove;
 pub mod rename;
 pub mod set;
+pub mod tag_errors;
+pub mod threshold;
 
 use std::fmt::Debug;
 use std::sync::Arc;

@@ -3,16 +3,29 @@
 use std::sync::Arc;
 
 use super::drop::{Drop, DropConfig};
+use super::metric_filter::MetricFilter;
 use super::parse::{Parse, ParseCommon, COMMON_KEYS};
 use super::remove::Remove;
 use super::rename::Rename;
 use super::set::Set;
+use super::tag_errors::TagErrors;
+use super::threshold::Threshold;
 use super::{BuildContext, Filter, PerEvent};
 use crate::config::{from_node, DeError, Node};
 use crate::parsers;
+use crate::telemetry;
 
 /// Every filter name, for error messages and docs.
-pub const FILTERS: &[&str] = &["parse", "set", "rename", "remove", "drop"];
+pub const FILTERS: &[&str] = &[
+    "parse",
+    "set",
+    "rename",
+    "remove",
+    "drop",
+    "metric_filter",
+    "tag_errors",
+    "threshold",
+];
 
 fn custom(message: String) -> DeError {
     DeError { message, loc: None }
@@ -32,6 +45,11 @@ pub fn build(name: &str, options: &Node, cx: &BuildContext) -> Result<Arc<dyn Fi
             let _: DropConfig = from_node(options)?;
             Arc::new(PerEvent::new(Drop, cx))
         }
+        // The log-derived metrics go to the process-wide registry that
+        // `/metrics` and the Prometheus output expose.
+        "metric_filter" => Arc::new(MetricFilter::build(options, cx, telemetry::global())?),
+        "tag_errors" => Arc::new(TagErrors::build(options, cx, telemetry::global())?),
+        "threshold" => Arc::new(Threshold::build(options, cx, telemetry::global())?),
         other => {
             return Err(custom(format!(
                 "unknown filter `{other}`; expected one of: {}",
