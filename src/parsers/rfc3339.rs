@@ -28,6 +28,9 @@ pub fn parse_prefix(
     b: &[u8],
     max_fraction_digits: usize,
 ) -> Result<(DateTime<Utc>, usize), TimeError> {
+    if let Some(done) = canonical(b, max_fraction_digits) {
+        return Ok(done);
+    }
     let err = |offset, expected| TimeError { offset, expected };
     let year = digits(b, 0, 4).ok_or(err(0, "a four-digit year"))?;
     expect(b, 4, b'-').ok_or(err(4, "`-` after the year"))?;
@@ -68,6 +71,80 @@ pub fn parse_prefix(
     let secs = days * 86_400 + secs_of_day - offset_secs;
     let ts = DateTime::from_timestamp(secs, nanos).ok_or(err(0, "a representable time"))?;
     Ok((ts, pos))
+}
+
+/// The fast path of [`parse_prefix`]: the fixed layout read with one bounds
+/// check and straight-line code. Anything unusual (including every error)
+/// returns `None` and is left to the byte-by-byte reader, which says what
+/// was wrong and where.
+#[inline]
+fn canonical(b: &[u8], max_fraction_digits: usize) -> Option<(DateTime<Utc>, usize)> {
+    let h: &[u8; 19] = b.get(..19)?.try_into().ok()?;
+    if h[4] != b'-' || h[7] != b'-' || h[10] != b'T' || h[13] != b':' || h[16] != b':' {
+        return None;
+    }
+    let year = two(h[0], h[1])? * 100 + two(h[2], h[3])?;
+    let (month, day) = (two(h[5], h[6])?, two(h[8], h[9])?);
+    let (hh, mm, ss) = (two(h[11], h[12])?, two(h[14], h[15])?, two(h[17], h[18])?);
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year as i32, month)
+        || hh > 23
+        || mm > 59
+        || ss > 59
+    {
+        return None;
+    }
+    let mut pos = 19;
+    let mut nanos = 0u32;
+    if b.get(pos) == Some(&b'.') {
+        pos += 1;
+        let start = pos;
+        while let Some(d) = b.get(pos).map(|c| c.wrapping_sub(b'0')).filter(|d| *d < 10) {
+            if pos - start == max_fraction_digits.min(9) {
+                return None;
+            }
+            nanos = nanos * 10 + u32::from(d);
+            pos += 1;
+        }
+        let n = pos - start;
+        if n == 0 {
+            return None;
+        }
+        nanos *= 10u32.pow(9 - n as u32);
+    }
+    let offset = match *b.get(pos)? {
+        b'Z' => {
+            pos += 1;
+            0
+        }
+        sign @ (b'+' | b'-') => {
+            let o: &[u8; 6] = b.get(pos..pos + 6)?.try_into().ok()?;
+            let (oh, om) = (two(o[1], o[2])?, two(o[4], o[5])?);
+            if o[3] != b':' || oh > 23 || om > 59 {
+                return None;
+            }
+            pos += 6;
+            let v = i64::from(oh * 3600 + om * 60);
+            if sign == b'-' {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(year as i32, month, day) * 86_400
+        + i64::from(hh * 3600 + mm * 60 + ss)
+        - offset;
+    Some((DateTime::from_timestamp(secs, nanos)?, pos))
+}
+
+/// Two ASCII digits as a number.
+#[inline]
+fn two(a: u8, b: u8) -> Option<u32> {
+    let (a, b) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
+    (a < 10 && b < 10).then(|| u32::from(a) * 10 + u32::from(b))
 }
 
 /// Reads `hh:mm:ss[.frac]` at `at`: seconds of the day, nanoseconds, and the
