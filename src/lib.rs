@@ -8,4 +8,10 @@
 pub mod codecs;
 pub mod config;
 pub mod event;
+pub mod filters;
+pub mod inputs;
+pub mod outputs;
 pub mod parsers;
+pub mod pattern;
+pub mod telemetry;
+pub mod topology;

@@ -102,6 +102,22 @@ impl Fields {
             self.entries = other.entries;
             return;
         }
+        if other.entries.len() > self.entries.len() {
+            // The common case: a parsed document merged into the few fields
+            // an input set. Keep the larger allocation and put the input's
+            // fields first (same order as appending), skipping any the
+            // document replaces.
+            let mut merged = other.entries;
+            let mine = std::mem::take(&mut self.entries);
+            let kept: Vec<_> = mine
+                .into_iter()
+                .filter(|(k, _)| !merged.iter().any(|(m, _)| m == k))
+                .collect();
+            merged.splice(0..0, kept);
+            self.entries = merged;
+            return;
+        }
+        self.entries.reserve(other.entries.len());
         for (k, v) in other.entries {
             match self.position(&k) {
                 Some(i) => self.entries[i].1 = v,
@@ -311,6 +327,28 @@ mod tests {
         f.insert_path(&p("b[0].c"), Value::Int(4));
         assert_eq!(f.get_path(&p("b[0].c")), Some(&Value::Int(4)));
         assert_eq!(f.remove_path(&p("a[1]")), Some(Value::Int(2)));
+    }
+
+    #[test]
+    fn merge_keeps_order_and_lets_the_merged_side_win() {
+        let mut small = Fields::new();
+        small.insert("source", Value::Int(1));
+        small.insert("x", Value::Int(2));
+        let mut big = Fields::new();
+        for (k, v) in [("a", 1), ("x", 9), ("b", 2)] {
+            big.insert(k, Value::Int(v));
+        }
+        let mut merged = small.clone();
+        merged.merge(big.clone());
+        let keys: Vec<_> = merged
+            .iter()
+            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+            .collect();
+        assert_eq!(keys, ["source", "a", "x", "b"]);
+        assert_eq!(merged.get("x"), Some(&Value::Int(9)));
+        let mut other_way = big;
+        other_way.merge(small);
+        assert_eq!(other_way.get("x"), Some(&Value::Int(2)));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 mod fields;
 pub mod json;
 mod path;
+mod template;
 mod value;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 
 pub use fields::Fields;
 pub use path::{Path, PathError, Segment};
+pub use template::Template;
 pub use value::Value;
 
 /// The tag added to an event whose parser failed (Logstash's name for it).

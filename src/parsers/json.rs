@@ -131,6 +131,10 @@ impl Converter<'_> {
             }
             Node::Object { len, .. } => {
                 let mut fields = Fields::with_capacity(*len);
+                // JSON allows duplicate keys (the last one wins, as in most
+                // parsers) but they are rare: a 64-bit filter of (length,
+                // first byte) sends only possible duplicates to the search.
+                let mut seen = 0u64;
                 for _ in 0..*len {
                     let key = match tape.get(*pos) {
                         Some(Node::String(k)) => self.string(k),
@@ -138,8 +142,14 @@ impl Converter<'_> {
                     };
                     *pos += 1;
                     let value = self.value(tape, pos);
-                    // JSON allows duplicate keys; the last one wins, as in most parsers.
-                    fields.insert(key, value);
+                    let bit = 1u64
+                        << ((key.len() * 31 + usize::from(key.first().copied().unwrap_or(0))) & 63);
+                    if seen & bit == 0 {
+                        seen |= bit;
+                        fields.push_unchecked(key, value);
+                    } else {
+                        fields.insert(key, value);
+                    }
                 }
                 Value::Object(fields)
             }
@@ -183,6 +193,18 @@ mod tests {
         assert!(parse_value(&Bytes::from_static(b"not json")).is_err());
         assert!(parse_value(&Bytes::from_static(b"")).is_err());
         assert!(parse_value(&Bytes::from_static(b"{\"a\":\"\xff\"}")).is_err());
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_value_once() {
+        let v = parse_value(&Bytes::from_static(
+            br#"{"a":1,"b":2,"a":3,"ab":4,"ba":5,"ab":6}"#,
+        ))
+        .unwrap();
+        let f = v.as_object().unwrap();
+        assert_eq!(f.len(), 4);
+        assert_eq!(f.get("a"), Some(&Value::Int(3)));
+        assert_eq!(f.get("ab"), Some(&Value::Int(6)));
     }
 
     #[test]

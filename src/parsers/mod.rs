@@ -6,8 +6,13 @@
 //! `target` and `on_error`; inputs with a `format` use the same parsers.
 //! Formats are registered in [`registry`].
 
+pub mod cloudwatch;
 pub mod json;
 pub mod registry;
+pub mod s3_access;
+pub mod vpc_flow;
+pub mod rfc3339;
+pub mod syslog;
 
 use std::fmt::Debug;
 

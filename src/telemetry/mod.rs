@@ -1,0 +1,16 @@
+//! weir's own telemetry: the metrics registry every component and every
+//! log-derived metric records into, and its Prometheus / OpenMetrics exposition.
+//!
+//! Components record through the [`metrics`] facade (`metrics::counter!(..)`)
+//! once [`install`] has made the [`Registry`] the global recorder; filters that
+//! need typed control (metric filters, error-code counts, thresholds) use the
+//! registry's direct API ([`Registry::counter`] and friends). The HTTP side
+//! (`/metrics`, `/health`) and the Pushgateway client live next to these
+//! modules; a Pushgateway body is simply [`Format::Text`].
+
+pub mod api;
+pub mod exposition;
+pub mod registry;
+
+pub use exposition::{negotiate, Encoder, Format};
+pub use registry::{global, install, MetricOptions, OptionsError, Registry, RegistryConfig};

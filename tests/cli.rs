@@ -1,0 +1,258 @@
+//! The CLI end to end: validate, run to EOF, config errors.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn every_shipped_pipeline_validates() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("pipelines/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .filter(|p| !p.to_string_lossy().ends_with(".test.yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for f in files {
+        // A pipeline's example events, when it has them, must pass too.
+        let tests = weir::config::tests::test_file_for(&f);
+        if tests.exists() {
+            let out = weir().arg("test").arg(&f).output().expect("run weir");
+            assert!(
+                out.status.success(),
+                "weir test {} failed:\n{}{}",
+                f.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let out = weir().arg("validate").arg(&f).output().expect("run weir");
+        assert!(
+            out.status.success(),
+            "{} does not validate:\n{}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn validate_reports_every_error_with_file_line_column() {
+    let p = pipeline(
+        "inputs:\n  in:\n    type: tcp\n    adress: 0.0.0.0:1\n  other: { type: kafka }\n\
+         filters:\n  - parse: { format: json, on_error: explode }\noutputs:\n  o: { type: stdout }\n",
+    );
+    let out = weir()
+        .arg("validate")
+        .arg(&p.path)
+        .output()
+        .expect("run weir");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let file = p.path.display().to_string();
+    assert!(
+        err.contains(&format!(
+            "{file}:4:5: input `in` (tcp): unknown field `adress`, expected one of `address`"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{file}:5:18: input `other`: unknown type `kafka`")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{file}:7:38: filter #1 (parse): unknown variant `explode`"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("3 error(s)"), "{err}");
+}
+
+#[test]
+fn malformed_yaml_is_a_positioned_error() {
+    let p = pipeline("inputs:\n  in: { type: stdin\noutputs: {}\n");
+    let out = weir()
+        .arg("validate")
+        .arg(&p.path)
+        .output()
+        .expect("run weir");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:", p.path.display())) && err.contains("invalid YAML"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_environment_variable_fails_at_start() {
+    let p = pipeline("inputs:\n  in: { type: tcp, address: '${WEIR_TEST_UNSET_VAR}' }\noutputs:\n  o: { type: stdout }\n");
+    let (status, _, err) = run_to_end(&p.path, b"");
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        err.contains("2:29: environment variable `WEIR_TEST_UNSET_VAR` is not set"),
+        "{err}"
+    );
+}
+
+#[test]
+fn stdin_to_stdout_parses_tags_and_exits_zero_at_eof() {
+    let port = free_port();
+    let p = pipeline(&format!(
+        "api: {{ listen: '127.0.0.1:{port}' }}\ninputs:\n  in: {{ type: stdin }}\n\
+         filters:\n  - parse: {{ format: json }}\n  - set: {{ field: service.name, value: checkout }}\n\
+         \x20 - rename: {{ from: msg, to: log.message }}\n  - remove: {{ fields: [secret] }}\n\
+         outputs:\n  o: {{ type: stdout }}\n"
+    ));
+    let input = b"{\"msg\":\"a\",\"secret\":1}\nnot json\n\xff\xfe invalid utf8\n{\"msg\":\"b\"}";
+    let (status, out, err) = run_to_end(&p.path, input);
+    assert!(status.success(), "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect(l))
+        .collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(lines[0]["log"]["message"], "a");
+    assert_eq!(lines[0]["service"]["name"], "checkout");
+    assert!(lines[0].get("secret").is_none());
+    assert!(
+        lines[0].get("message").is_none(),
+        "parsed JSON replaces the raw message"
+    );
+    assert_eq!(lines[1]["message"], "not json");
+    assert_eq!(lines[1]["tags"][0], "_parse_failure");
+    assert!(lines[1]["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("invalid JSON")));
+    // Invalid UTF-8 is kept (replacement characters), tagged, never dropped.
+    assert_eq!(lines[2]["message"], "\u{fffd}\u{fffd} invalid utf8");
+    assert_eq!(lines[2]["tags"][0], "_parse_failure");
+    assert_eq!(lines[3]["log"]["message"], "b");
+}
+
+#[test]
+fn file_input_to_file_output_with_strftime_path() {
+    let p = pipeline("");
+    let src = p.dir.path().join("in-1.log");
+    std::fs::write(&src, "one\ntwo\r\nthree").expect("write");
+    std::fs::write(p.dir.path().join("in-2.log"), "four\n").expect("write");
+    let out_dir = p.dir.path().join("out");
+    let port = free_port();
+    std::fs::write(
+        &p.path,
+        format!(
+            "api: {{ listen: '127.0.0.1:{port}' }}\ninputs:\n  logs: {{ type: file, paths: ['{}/in-*.log'] }}\n\
+             outputs:\n  archive: {{ type: file, path: '{}/%Y/events.ndjson' }}\n",
+            p.dir.path().display(),
+            out_dir.display()
+        ),
+    )
+    .expect("write pipeline");
+    let (status, _, err) = run_to_end(&p.path, b"");
+    assert!(status.success(), "{err}");
+    let mut written = Vec::new();
+    for year in std::fs::read_dir(&out_dir).expect("out dir") {
+        for f in std::fs::read_dir(year.expect("entry").path()).expect("year dir") {
+            written.push(std::fs::read_to_string(f.expect("entry").path()).expect("read"));
+        }
+    }
+    let all: Vec<serde_json::Value> = written
+        .iter()
+        .flat_map(|t| {
+            t.lines()
+                .map(|l| serde_json::from_str(l).expect(l))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut messages: Vec<String> = all
+        .iter()
+        .map(|v| v["message"].as_str().unwrap_or("").to_owned())
+        .collect();
+    messages.sort();
+    assert_eq!(messages, ["four", "one", "three", "two"]);
+    assert!(all.iter().all(|v| v["log"]["file"]["path"]
+        .as_str()
+        .is_some_and(|p| p.ends_with(".log"))));
+}
+
+#[test]
+fn version_flag() {
+    let out = weir().arg("--version").output().expect("run weir");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("weir "));
+}
+
+#[test]
+fn when_guards_route_filters_and_outputs() {
+    let p = pipeline("");
+    let errors = p.dir.path().join("errors.ndjson");
+    let port = free_port();
+    std::fs::write(
+        &p.path,
+        format!(
+            "api: {{ listen: '127.0.0.1:{port}' }}\ninputs:\n  in: {{ type: stdin, format: json }}\n\
+             filters:\n  - drop: {{ when: '{{ $.level = \"debug\" }}' }}\n\
+             \x20 - set: {{ field: alert, value: true, when: '{{ $.status >= 500 }}' }}\n\
+             outputs:\n  errors: {{ type: file, path: '{}', when: '{{ $.level = \"error\" }}' }}\n  all: {{ type: stdout }}\n",
+            errors.display()
+        ),
+    )
+    .expect("write pipeline");
+    let input = b"{\"level\":\"debug\",\"status\":200}\n{\"level\":\"error\",\"status\":503}\n{\"level\":\"info\",\"status\":200}\n";
+    let (status, out, err) = run_to_end(&p.path, input);
+    assert!(status.success(), "{err}");
+    let all: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect(l))
+        .collect();
+    assert_eq!(all.len(), 2, "debug dropped: {out}");
+    assert_eq!(all[0]["alert"], true);
+    assert!(all[1].get("alert").is_none());
+    let routed = std::fs::read_to_string(&errors).expect("errors file");
+    assert_eq!(routed.lines().count(), 1, "{routed}");
+    assert!(routed.contains("\"status\":503"));
+}
+
+#[test]
+fn bad_when_pattern_fails_validation_with_its_column() {
+    let p = pipeline("inputs:\n  in: { type: stdin }\nfilters:\n  - drop: { when: '[ip, user' }\noutputs:\n  o: { type: stdout }\n");
+    let out = weir()
+        .arg("validate")
+        .arg(&p.path)
+        .output()
+        .expect("run weir");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(":4:19:") && err.contains("invalid `when` pattern"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`]` to close the space-delimited pattern"),
+        "{err}"
+    );
+}
+
+#[test]
+fn weir_test_reports_failing_expectations() {
+    let p = pipeline("inputs:\n  in: { type: stdin, format: json }\nfilters:\n  - drop: { when: '{ $.level = \"debug\" }' }\noutputs:\n  o: { type: stdout }\n");
+    std::fs::write(
+        p.dir.path().join("test.test.yaml"),
+        "tests:\n  - name: good\n    input: '{\"a\":1}'\n    expect: { a: 1 }\n\
+         \x20 - name: wrong value\n    input: '{\"a\":1}'\n    expect: { a: 2 }\n\
+         \x20 - name: debug dropped\n    input: '{\"level\":\"debug\"}'\n    dropped: true\n",
+    )
+    .expect("write tests");
+    let out = weir().arg("test").arg(&p.path).output().expect("run weir");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ok    ")
+            && text.contains("FAIL  ")
+            && text.contains("`a`: expected 2, got 1"),
+        "{text}"
+    );
+    assert!(text.contains("2 passed, 1 failed"), "{text}");
+}

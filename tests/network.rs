@@ -1,0 +1,325 @@
+//! Syslog framings, UDP and TLS with real clients: util-linux `logger`,
+//! Python's `ssl` module.
+
+mod common;
+
+use std::io::Read;
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+struct Weir {
+    child: Child,
+    _pipeline: Pipeline,
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(input: &str, wait_tcp: Option<u16>) -> Weir {
+    let api = free_port();
+    let p = pipeline(&format!(
+        "api: {{ listen: '127.0.0.1:{api}' }}\ninputs:\n  net: {input}\noutputs:\n  out: {{ type: stdout }}\n"
+    ));
+    let child = weir()
+        .args(["run", p.path.to_str().expect("path")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn weir");
+    match wait_tcp {
+        Some(port) => wait_for_port(port),
+        None => std::thread::sleep(Duration::from_millis(500)),
+    }
+    Weir {
+        child,
+        _pipeline: p,
+    }
+}
+
+fn logger(args: &[&str]) {
+    let status = Command::new("logger")
+        .args(args)
+        .status()
+        .expect("util-linux logger");
+    assert!(status.success(), "logger {args:?} failed");
+}
+
+#[test]
+fn logger_octet_counted_rfc5424_over_tcp() {
+    let port = free_port();
+    let mut w = start(
+        &format!("{{ type: tcp, address: '127.0.0.1:{port}', framing: octet_counting }}"),
+        Some(port),
+    );
+    let p = port.to_string();
+    logger(&[
+        "--tcp",
+        "--octet-count",
+        "--rfc5424",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &p,
+        "-t",
+        "app",
+        "first message",
+    ]);
+    logger(&[
+        "--tcp",
+        "--octet-count",
+        "--rfc5424",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &p,
+        "-t",
+        "app",
+        "multi\nline",
+    ]);
+    let events = read_json_lines(
+        w.child.stdout.take().expect("stdout"),
+        2,
+        Duration::from_secs(20),
+    );
+    assert_eq!(events.len(), 2);
+    let m0 = events[0]["message"].as_str().expect("message");
+    assert!(
+        m0.starts_with('<') && m0.contains(" app ") && m0.ends_with("first message"),
+        "{m0}"
+    );
+    let m1 = events[1]["message"].as_str().expect("message");
+    assert!(
+        m1.ends_with("multi\nline"),
+        "octet counting keeps newlines: {m1:?}"
+    );
+}
+
+#[test]
+fn auto_framing_takes_counted_and_plain_lines() {
+    let port = free_port();
+    let mut w = start(
+        &format!("{{ type: tcp, address: '127.0.0.1:{port}', framing: auto }}"),
+        Some(port),
+    );
+    let p = port.to_string();
+    logger(&[
+        "--tcp",
+        "--octet-count",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &p,
+        "-t",
+        "app",
+        "counted",
+    ]);
+    logger(&[
+        "--tcp",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &p,
+        "-t",
+        "app",
+        "newline framed",
+    ]);
+    let events = read_json_lines(
+        w.child.stdout.take().expect("stdout"),
+        2,
+        Duration::from_secs(20),
+    );
+    let msgs: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert_eq!(msgs.len(), 2, "{events:?}");
+    assert!(
+        msgs[0].ends_with("counted") && msgs[1].ends_with("newline framed"),
+        "{msgs:?}"
+    );
+}
+
+#[test]
+fn udp_datagrams_from_logger_and_a_socket() {
+    let port = free_port();
+    let mut w = start(
+        &format!("{{ type: udp, address: '127.0.0.1:{port}' }}"),
+        None,
+    );
+    logger(&[
+        "--udp",
+        "--rfc5424",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &port.to_string(),
+        "-t",
+        "app",
+        "over udp",
+    ]);
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.send_to(b"line one\nline two\n", ("127.0.0.1", port))
+        .expect("send");
+    let events = read_json_lines(
+        w.child.stdout.take().expect("stdout"),
+        3,
+        Duration::from_secs(20),
+    );
+    let msgs: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert_eq!(msgs.len(), 3, "{events:?}");
+    assert!(msgs[0].ends_with("over udp"));
+    assert_eq!(&msgs[1..], ["line one", "line two"]);
+    assert_eq!(
+        events[1]["source"]["port"],
+        s.local_addr().expect("addr").port()
+    );
+}
+
+struct Certs {
+    dir: tempfile::TempDir,
+}
+
+impl Certs {
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate.
+fn certs() -> Certs {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let named = |sans: Vec<String>, cn: &str| {
+        let mut p = CertificateParams::new(sans).expect("params");
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ca_params = named(Vec::new(), "weir test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().expect("key");
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().expect("key");
+    let server = named(vec!["localhost".into(), "127.0.0.1".into()], "localhost")
+        .signed_by(&server_key, &issuer)
+        .expect("server cert");
+    let client_key = KeyPair::generate().expect("key");
+    let client = named(vec!["client".into()], "client")
+        .signed_by(&client_key, &issuer)
+        .expect("client cert");
+    let write =
+        |name: &str, data: String| std::fs::write(dir.path().join(name), data).expect("write");
+    write("ca.pem", ca.pem());
+    write("server.pem", server.pem());
+    write("server-key.pem", server_key.serialize_pem());
+    write("client.pem", client.pem());
+    write("client-key.pem", client_key.serialize_pem());
+    Certs { dir }
+}
+
+/// Sends `text` over TLS with Python's ssl module; returns whether it worked.
+fn python_tls_send(port: u16, certs: &Certs, with_client_cert: bool, text: &str) -> bool {
+    let client = if with_client_cert {
+        format!(
+            "ctx.load_cert_chain('{}', '{}')",
+            certs.path("client.pem"),
+            certs.path("client-key.pem")
+        )
+    } else {
+        String::new()
+    };
+    let script = format!(
+        "import socket, ssl, sys\n\
+         ctx = ssl.create_default_context(cafile='{ca}')\n\
+         ctx.minimum_version = ssl.TLSVersion.TLSv1_2\n\
+         {client}\n\
+         try:\n    s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', {port})), server_hostname='localhost')\n    s.sendall({text:?}.encode())\n    s.close()\nexcept Exception as e:\n    print(e, file=sys.stderr); sys.exit(1)\n",
+        ca = certs.path("ca.pem"),
+    );
+    Command::new("python3")
+        .args(["-c", &script])
+        .status()
+        .expect("python3")
+        .success()
+}
+
+#[test]
+fn tls_and_mutual_tls() {
+    let c = certs();
+    let port = free_port();
+    let mut w = start(
+        &format!(
+            "{{ type: tcp, address: '127.0.0.1:{port}', tls: {{ cert_file: '{}', key_file: '{}' }} }}",
+            c.path("server.pem"),
+            c.path("server-key.pem")
+        ),
+        Some(port),
+    );
+    assert!(python_tls_send(port, &c, false, "secret one\n"));
+    let events = read_json_lines(
+        w.child.stdout.take().expect("stdout"),
+        1,
+        Duration::from_secs(20),
+    );
+    assert_eq!(events[0]["message"], "secret one");
+
+    let port = free_port();
+    let mut w = start(
+        &format!(
+            "{{ type: tcp, address: '127.0.0.1:{port}', tls: {{ cert_file: '{}', key_file: '{}', client_ca_file: '{}' }} }}",
+            c.path("server.pem"),
+            c.path("server-key.pem"),
+            c.path("ca.pem")
+        ),
+        Some(port),
+    );
+    let _ = python_tls_send(port, &c, false, "without a client certificate\n");
+    assert!(python_tls_send(
+        port,
+        &c,
+        true,
+        "with a client certificate\n"
+    ));
+    let events = read_json_lines(
+        w.child.stdout.take().expect("stdout"),
+        2,
+        Duration::from_secs(5),
+    );
+    let msgs: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert_eq!(msgs, ["with a client certificate"]);
+    signal(&w.child, "TERM");
+    wait_exit(&mut w.child, Duration::from_secs(20));
+    let mut err = String::new();
+    w.child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
+    assert!(err.contains("TLS handshake failed"), "{err}");
+}
+
+#[test]
+fn a_bad_certificate_path_fails_validation_naming_it() {
+    let p = pipeline(
+        "inputs:\n  net: { type: tcp, tls: { cert_file: /nope/cert.pem, key_file: /nope/key.pem } }\noutputs:\n  o: { type: stdout }\n",
+    );
+    let out = weir().arg("validate").arg(&p.path).output().expect("weir");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cert_file `/nope/cert.pem`"), "{err}");
+}
