@@ -41,6 +41,64 @@ pub struct CompiledPattern {
     top_level_keys: usize,
     /// The fast capture engine, when the pattern's shape allows it.
     segmented: Option<Segmented>,
+    /// The document's shape, when no field is both a value and a parent.
+    tree: Option<Vec<TreeNode>>,
+}
+
+/// One key of the document a pattern builds: the shape is known before any
+/// line is read, so each object is created once with its final capacity and
+/// keys are appended without searching.
+#[derive(Debug)]
+struct TreeNode {
+    key: Bytes,
+    kind: TreeKind,
+}
+
+#[derive(Debug)]
+enum TreeKind {
+    /// Indices into `slots`; several make an array of the captures present.
+    Leaf(Vec<usize>),
+    Object(Vec<TreeNode>),
+}
+
+/// Builds the tree of `slots`' paths, or `None` when a path is both a value
+/// and a parent (`a` and `a.b`) or uses array indices: the generic
+/// insertion handles those.
+fn build_tree(slots: &[Slot]) -> Option<Vec<TreeNode>> {
+    let mut roots: Vec<TreeNode> = Vec::new();
+    for (index, slot) in slots.iter().enumerate() {
+        let mut level = &mut roots;
+        let segments = slot.path.segments();
+        for (depth, segment) in segments.iter().enumerate() {
+            let Segment::Key(key) = segment else {
+                return None;
+            };
+            let last = depth + 1 == segments.len();
+            let pos = match level.iter().position(|n| n.key == *key) {
+                Some(pos) => pos,
+                None => {
+                    level.push(TreeNode {
+                        key: key.clone(),
+                        kind: if last {
+                            TreeKind::Leaf(Vec::new())
+                        } else {
+                            TreeKind::Object(Vec::new())
+                        },
+                    });
+                    level.len() - 1
+                }
+            };
+            match (&mut level[pos].kind, last) {
+                (TreeKind::Leaf(indices), true) => {
+                    indices.push(index);
+                    break;
+                }
+                (TreeKind::Object(children), false) => level = children,
+                _ => return None,
+            }
+        }
+    }
+    Some(roots)
 }
 
 impl CompiledPattern {
@@ -81,12 +139,14 @@ impl CompiledPattern {
             .filter_map(|(i, name)| Some((name?.to_owned(), i)))
             .collect();
         let segmented = segment::parse_hir(regex.as_str()).and_then(|hir| Segmented::new(&hir, &groups));
+        let tree = build_tree(&slots);
         CompiledPattern {
             source,
             regex,
             slots: slots.into_boxed_slice(),
             top_level_keys,
             segmented,
+            tree,
         }
     }
 
@@ -156,8 +216,56 @@ impl CompiledPattern {
         &self.regex
     }
 
+    /// The value of slot `index`, if it captured something to keep.
+    fn slot_value(&self, index: usize, input: &Bytes, spans: &Spans, keep_empty: bool) -> Option<Value> {
+        let slot = self.slots.get(index)?;
+        let &Some((start, end)) = spans.get(slot.group)? else {
+            return None;
+        };
+        if start == end && !keep_empty {
+            return None;
+        }
+        let text = input.get(start..end)?;
+        Some(convert(slot.kind, text, || input.slice(start..end)))
+    }
+
+    /// Builds the objects of `nodes`; empty objects are left out, as they
+    /// would be by inserting only the captured paths.
+    fn build(&self, nodes: &[TreeNode], input: &Bytes, spans: &Spans, keep_empty: bool) -> Fields {
+        let mut fields = Fields::with_capacity(nodes.len());
+        for node in nodes {
+            let value = match &node.kind {
+                TreeKind::Leaf(indices) => match indices.as_slice() {
+                    [one] => self.slot_value(*one, input, spans, keep_empty),
+                    many => {
+                        let mut values: Vec<Value> = many
+                            .iter()
+                            .filter_map(|&i| self.slot_value(i, input, spans, keep_empty))
+                            .collect();
+                        match values.len() {
+                            0 => None,
+                            1 => values.pop(),
+                            _ => Some(Value::Array(values)),
+                        }
+                    }
+                },
+                TreeKind::Object(children) => {
+                    let child = self.build(children, input, spans, keep_empty);
+                    (!child.is_empty()).then_some(Value::Object(child))
+                }
+            };
+            if let Some(value) = value {
+                fields.push_unchecked(node.key.clone(), value);
+            }
+        }
+        fields
+    }
+
     /// The fields a successful match produced.
     fn fields(&self, input: &Bytes, spans: &Spans, keep_empty: bool) -> Fields {
+        if let Some(tree) = &self.tree {
+            return self.build(tree, input, spans, keep_empty);
+        }
         let mut fields = Fields::with_capacity(self.top_level_keys);
         for slot in self.slots.iter() {
             let Some(&Some((start, end))) = spans.get(slot.group) else {

@@ -103,8 +103,10 @@ struct Step {
 #[derive(Debug)]
 enum Tail {
     None,
-    /// Optional pieces, each matched where the previous one ended.
-    Greedy(Vec<usize>),
+    /// Optional pieces, each matched where the previous one ended; with
+    /// each, a literal it must start with to match anything (skipped without
+    /// running the regex when absent).
+    Greedy(Vec<(usize, Box<[u8]>)>),
     /// One regex anchored where the steps ended.
     Regex(usize),
 }
@@ -179,7 +181,7 @@ impl Segmented {
             // the whole pattern takes.
             let mut parts = Vec::with_capacity(tail.len());
             for item in tail {
-                parts.push(seg.add_regex(&item.to_string())?);
+                parts.push((seg.add_regex(&item.to_string())?, leading_literal(item)));
             }
             Tail::Greedy(parts)
         } else {
@@ -391,8 +393,11 @@ impl Segmented {
         match &self.tail {
             Tail::None => Outcome::Match(p),
             Tail::Greedy(parts) => {
-                for &r in parts {
-                    match self.anchored_at(r, hay, p, scratch, spans) {
+                for (r, lead) in parts {
+                    if !hay.get(p..).is_some_and(|rest| rest.starts_with(lead)) {
+                        continue;
+                    }
+                    match self.anchored_at(*r, hay, p, scratch, spans) {
                         Some(end) => p = end,
                         None => return Outcome::Unknown,
                     }
@@ -568,6 +573,21 @@ fn flatten(hir: &Hir, out: &mut Vec<Hir>) {
     }
 }
 
+/// The literal an optional item `(?:L…)?` must start with to match
+/// anything but the empty string (empty when there is none to rely on).
+fn leading_literal(hir: &Hir) -> Box<[u8]> {
+    if let HirKind::Repetition(rep) = hir.kind() {
+        if rep.min == 0 && rep.max == Some(1) {
+            let mut items = Vec::new();
+            flatten(&rep.sub, &mut items);
+            if let Some(lit) = items.first().and_then(literal_of) {
+                return lit.into();
+            }
+        }
+    }
+    Box::new([])
+}
+
 fn literal_of(hir: &Hir) -> Option<&[u8]> {
     match hir.kind() {
         HirKind::Literal(lit) => Some(&lit.0),
@@ -728,8 +748,8 @@ impl Segmented {
                 Tail::None => {}
                 Tail::Greedy(parts) => {
                     let mut pp = p;
-                    for &r in parts {
-                        pp = self.anchored_at(r, hay, pp, &mut scratch, &mut spans).unwrap_or(pp);
+                    for (r, _) in parts {
+                        pp = self.anchored_at(*r, hay, pp, &mut scratch, &mut spans).unwrap_or(pp);
                     }
                 }
                 Tail::Regex(r) => {
