@@ -80,24 +80,38 @@ fn bench(c: &mut Criterion) {
     });
 
     let sequential = sequential_matcher();
-    group.bench_function(BenchmarkId::new("sequential", "5 patterns, mixed corpus"), |b| {
-        b.iter(|| lines.iter().filter(|l| sequential.find(l).is_some()).count())
-    });
+    group.bench_function(
+        BenchmarkId::new("sequential", "5 patterns, mixed corpus"),
+        |b| {
+            b.iter(|| {
+                lines
+                    .iter()
+                    .filter(|l| sequential.find(l).is_some())
+                    .count()
+            })
+        },
+    );
 
-    let unanchored: Vec<String> = PATTERNS.iter().map(|p| p.trim_start_matches('^').to_owned()).collect();
+    let unanchored: Vec<String> = PATTERNS
+        .iter()
+        .map(|p| p.trim_start_matches('^').to_owned())
+        .collect();
     let parser = GrokParser::with_patterns(&unanchored).expect("library patterns compile");
-    group.bench_function(BenchmarkId::new("parse_unanchored", "5 patterns, mixed corpus"), |b| {
-        let mut out = Vec::with_capacity(1);
-        b.iter(|| {
-            lines
-                .iter()
-                .filter(|l| {
-                    out.clear();
-                    parser.parse(l, &event, &mut out).is_ok()
-                })
-                .count()
-        })
-    });
+    group.bench_function(
+        BenchmarkId::new("parse_unanchored", "5 patterns, mixed corpus"),
+        |b| {
+            let mut out = Vec::with_capacity(1);
+            b.iter(|| {
+                lines
+                    .iter()
+                    .filter(|l| {
+                        out.clear();
+                        parser.parse(l, &event, &mut out).is_ok()
+                    })
+                    .count()
+            })
+        },
+    );
     group.finish();
 }
 

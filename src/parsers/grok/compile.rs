@@ -514,11 +514,11 @@ mod tests {
     fn oniguruma_forms_are_adapted() {
         let d = Definitions::new();
         let e = expand(r"(a)(?:b)(?<source.ip>c)(?P<[x][y]>d)(?>e)(?i)f", &d).unwrap();
+        assert_eq!(e.regex, r"(?:a)(?:b)(?<__grok0>c)(?<__grok1>d)(?:e)(?i)f");
         assert_eq!(
-            e.regex,
-            r"(?:a)(?:b)(?<__grok0>c)(?<__grok1>d)(?:e)(?i)f"
+            e.captures[1].path.segments(),
+            Path::parse("x.y").unwrap().segments()
         );
-        assert_eq!(e.captures[1].path.segments(), Path::parse("x.y").unwrap().segments());
     }
 
     #[test]
@@ -526,27 +526,41 @@ mod tests {
         let d = Definitions::new();
         let text = r"\(x\) \%{X} [(%{Y}] []%{] [^](] [[:alpha:](] \é(";
         let e = expand(text, &d).unwrap();
-        assert_eq!(e.regex, r"\(x\) \%{X} [(%{Y}] []%{] [^](] [[:alpha:](] \é(?:");
+        assert_eq!(
+            e.regex,
+            r"\(x\) \%{X} [(%{Y}] []%{] [^](] [[:alpha:](] \é(?:"
+        );
     }
 
     #[test]
     fn unknown_names_suggest_the_closest() {
         let lib = Definitions::library();
         let e = expand("%{IPV5:ip}", lib).unwrap_err();
-        assert_eq!(e.message, "unknown grok pattern `IPV5`; did you mean `IPV4`?");
+        assert_eq!(
+            e.message,
+            "unknown grok pattern `IPV5`; did you mean `IPV4`?"
+        );
         assert!(e.site.is_none());
         let e = expand("%{combinedapachelog}", lib).unwrap_err();
-        assert!(e.message.contains("did you mean `COMBINEDAPACHELOG`?"), "{e}");
+        assert!(
+            e.message.contains("did you mean `COMBINEDAPACHELOG`?"),
+            "{e}"
+        );
         let e = expand("%{ZZZZZZZZZZ}", lib).unwrap_err();
         assert!(
-            e.message.contains("not in weir's library, patterns_dir or pattern_definitions"),
+            e.message
+                .contains("not in weir's library, patterns_dir or pattern_definitions"),
             "{e}"
         );
     }
 
     #[test]
     fn unknown_names_inside_definitions_are_blamed_on_them() {
-        let d = defs(&[("OUTER", "x %{INNER}"), ("INNER", "%{MISSNG}"), ("MISSING", "m")]);
+        let d = defs(&[
+            ("OUTER", "x %{INNER}"),
+            ("INNER", "%{MISSNG}"),
+            ("MISSING", "m"),
+        ]);
         let e = expand("%{OUTER:o}", &d).unwrap_err();
         let site = e.site.clone().unwrap();
         assert_eq!(site.name, "INNER");
@@ -619,7 +633,11 @@ mod tests {
 
     #[test]
     fn diagnose_blames_the_definition_with_the_bad_regex() {
-        let d = defs(&[("GOOD", "g+"), ("BAD", "%{GOOD}[a-"), ("TOP", "%{GOOD} %{BAD}")]);
+        let d = defs(&[
+            ("GOOD", "g+"),
+            ("BAD", "%{GOOD}[a-"),
+            ("TOP", "%{GOOD} %{BAD}"),
+        ]);
         let e = expand("^%{TOP}$", &d).unwrap();
         assert!(build_regex(&e.regex).is_err());
         let diag = diagnose("^%{TOP}$", &d).unwrap();
@@ -638,7 +656,10 @@ mod tests {
     fn closest_name_needs_to_be_close() {
         let names = ["IPV4", "IPV6", "HOSTNAME", "WORD"];
         assert_eq!(closest_name("IPV5", names.into_iter()), Some("IPV4"));
-        assert_eq!(closest_name("hostname", names.into_iter()), Some("HOSTNAME"));
+        assert_eq!(
+            closest_name("hostname", names.into_iter()),
+            Some("HOSTNAME")
+        );
         assert_eq!(closest_name("HOSTNAM", names.into_iter()), Some("HOSTNAME"));
         assert_eq!(closest_name("QQQQ", names.into_iter()), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);

@@ -22,7 +22,10 @@ pub const LIBRARY_FILES: &[(&str, &str)] = &[
         "syslog.grok",
         include_str!("../../../grammars/grok/syslog.grok"),
     ),
-    ("http.grok", include_str!("../../../grammars/grok/http.grok")),
+    (
+        "http.grok",
+        include_str!("../../../grammars/grok/http.grok"),
+    ),
     ("aws.grok", include_str!("../../../grammars/grok/aws.grok")),
 ];
 
@@ -78,10 +81,8 @@ impl Definitions {
         LIBRARY.get_or_init(|| {
             let mut defs = Definitions::new();
             for (file, text) in LIBRARY_FILES {
-                for entry in parse_definitions(text) {
-                    if let Ok((line, name, regex)) = entry {
-                        defs.insert(name, regex, Origin::Library { file, line });
-                    }
+                for (line, name, regex) in parse_definitions(text).flatten() {
+                    defs.insert(name, regex, Origin::Library { file, line });
                 }
             }
             defs
@@ -164,10 +165,7 @@ impl Definitions {
 
 /// Whether `name` is a valid pattern name: ASCII letters, digits and `_`.
 pub fn is_pattern_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// A definition line: `(line number, name, regex)`, or `(line number, why)`.
@@ -214,10 +212,15 @@ mod tests {
 
     #[test]
     fn definition_lines() {
-        let text = "# comment\n\n  # indented comment\nWORD \\b\\w+\\b\nTAB\tx+ \r\nbad-name x\nEMPTY\n";
+        let text =
+            "# comment\n\n  # indented comment\nWORD \\b\\w+\\b\nTAB\tx+ \r\nbad-name x\nEMPTY\n";
         let entries: Vec<_> = parse_definitions(text).collect();
         assert_eq!(entries[0], Ok((4, "WORD", "\\b\\w+\\b")));
-        assert_eq!(entries[1], Ok((5, "TAB", "x+ ")), "trailing spaces are kept");
+        assert_eq!(
+            entries[1],
+            Ok((5, "TAB", "x+ ")),
+            "trailing spaces are kept"
+        );
         let (line, why) = entries[2].clone().unwrap_err();
         assert_eq!(line, 6);
         assert!(why.contains("`bad-name` is not a pattern name"), "{why}");
@@ -271,6 +274,9 @@ mod tests {
         let e = Definitions::new()
             .load_dir(&dir.path().join("missing"))
             .unwrap_err();
-        assert!(e.contains("cannot read patterns_dir") && e.contains("missing"), "{e}");
+        assert!(
+            e.contains("cannot read patterns_dir") && e.contains("missing"),
+            "{e}"
+        );
     }
 }

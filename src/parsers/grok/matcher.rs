@@ -138,7 +138,8 @@ impl CompiledPattern {
             .enumerate()
             .filter_map(|(i, name)| Some((name?.to_owned(), i)))
             .collect();
-        let segmented = segment::parse_hir(regex.as_str()).and_then(|hir| Segmented::new(&hir, &groups));
+        let segmented =
+            segment::parse_hir(regex.as_str()).and_then(|hir| Segmented::new(&hir, &groups));
         let tree = build_tree(&slots);
         CompiledPattern {
             source,
@@ -148,11 +149,6 @@ impl CompiledPattern {
             segmented,
             tree,
         }
-    }
-
-    #[doc(hidden)]
-    pub fn segmented(&self) -> Option<&Segmented> {
-        self.segmented.as_ref()
     }
 
     /// The segmented engine's plan, if any.
@@ -168,7 +164,13 @@ impl CompiledPattern {
     /// Matches `input` and fills `spans` (one per group, `None` on entry) by
     /// the segmented engine when the pattern has one, else the full regex.
     /// `known_match` says the caller already knows the pattern matches.
-    fn spans(&self, input: &[u8], known_match: bool, scratch: &mut PatternScratch, spans: &mut Spans) -> bool {
+    fn spans(
+        &self,
+        input: &[u8],
+        known_match: bool,
+        scratch: &mut PatternScratch,
+        spans: &mut Spans,
+    ) -> bool {
         if let (Some(seg), Some(seg_scratch)) = (&self.segmented, scratch.segmented.as_mut()) {
             let start = if seg.anchored {
                 (known_match || self.regex.is_match(input)).then_some(0)
@@ -183,7 +185,11 @@ impl CompiledPattern {
             }
             spans.iter_mut().for_each(|s| *s = None);
         }
-        if self.regex.captures_read(&mut scratch.locations, input).is_none() {
+        if self
+            .regex
+            .captures_read(&mut scratch.locations, input)
+            .is_none()
+        {
             return false;
         }
         for (group, slot) in spans.iter_mut().enumerate() {
@@ -204,7 +210,11 @@ impl CompiledPattern {
     /// one and it decides (group 0 is not filled).
     pub fn segmented_spans(&self, input: &[u8]) -> Option<Vec<Option<(usize, usize)>>> {
         let seg = self.segmented.as_ref()?;
-        let start = if seg.anchored { 0 } else { self.regex.find(input)?.start() };
+        let start = if seg.anchored {
+            0
+        } else {
+            self.regex.find(input)?.start()
+        };
         let mut spans = vec![None; self.regex.captures_len()];
         match seg.captures(input, start, &mut seg.scratch(), &mut spans) {
             Outcome::Match(_) => Some(spans),
@@ -217,7 +227,13 @@ impl CompiledPattern {
     }
 
     /// The value of slot `index`, if it captured something to keep.
-    fn slot_value(&self, index: usize, input: &Bytes, spans: &Spans, keep_empty: bool) -> Option<Value> {
+    fn slot_value(
+        &self,
+        index: usize,
+        input: &Bytes,
+        spans: &Spans,
+        keep_empty: bool,
+    ) -> Option<Value> {
         let slot = self.slots.get(index)?;
         let &Some((start, end)) = spans.get(slot.group)? else {
             return None;
@@ -502,7 +518,10 @@ mod tests {
         assert_eq!(convert(Kind::Int, b"5", || b("5")), Value::Int(5));
         assert_eq!(convert(Kind::Int, b"-", || b("-")), Value::from("-"));
         assert_eq!(convert(Kind::Float, b"2.5", || b("2.5")), Value::Float(2.5));
-        assert_eq!(convert(Kind::Bool, b"TRUE", || b("TRUE")), Value::Bool(true));
+        assert_eq!(
+            convert(Kind::Bool, b"TRUE", || b("TRUE")),
+            Value::Bool(true)
+        );
         assert_eq!(convert(Kind::Bool, b"no", || b("no")), Value::from("no"));
     }
 

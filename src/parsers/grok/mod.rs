@@ -97,7 +97,10 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
         fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Vec<String>, E> {
             Ok(vec![v.to_owned()])
         }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<String>, A::Error> {
             let mut out = Vec::new();
             while let Some(s) = seq.next_element::<String>()? {
                 out.push(s);
@@ -243,7 +246,11 @@ impl GrokParser {
 
 /// Expands and compiles pattern `index`, turning failures into errors that
 /// say which pattern or definition is wrong.
-fn compile_one(index: usize, pattern: &str, defs: &Definitions) -> Result<CompiledPattern, GrokError> {
+fn compile_one(
+    index: usize,
+    pattern: &str,
+    defs: &Definitions,
+) -> Result<CompiledPattern, GrokError> {
     let located = |e: CompileError| {
         let at = match &e.site {
             Some(site) if site.inline => ErrorAt::Definition(site.name.clone()),
@@ -258,9 +265,11 @@ fn compile_one(index: usize, pattern: &str, defs: &Definitions) -> Result<Compil
     let regex = match build_regex(&expansion.regex) {
         Ok(r) => r,
         Err(e) => {
-            return Err(located(diagnose(pattern, defs).unwrap_or_else(|| CompileError {
-                message: format!("invalid regex: {}", regex_error_text(&e)),
-                site: None,
+            return Err(located(diagnose(pattern, defs).unwrap_or_else(|| {
+                CompileError {
+                    message: format!("invalid regex: {}", regex_error_text(&e)),
+                    site: None,
+                }
             })))
         }
     };
@@ -275,7 +284,12 @@ fn shorten(text: &str) -> String {
 }
 
 impl Parser for GrokParser {
-    fn parse(&self, input: &Bytes, _event: &Event, out: &mut Vec<Parsed>) -> Result<(), ParseError> {
+    fn parse(
+        &self,
+        input: &Bytes,
+        _event: &Event,
+        out: &mut Vec<Parsed>,
+    ) -> Result<(), ParseError> {
         match self.matcher.find(input) {
             Some((_, fields)) => {
                 out.push(Parsed::fields(fields));
@@ -291,4 +305,3 @@ impl Parser for GrokParser {
         }
     }
 }
-

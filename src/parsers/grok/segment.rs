@@ -160,7 +160,10 @@ impl Segmented {
     pub fn new(hir: &Hir, groups: &HashMap<String, usize>) -> Option<Segmented> {
         let mut items = Vec::new();
         flatten(hir, &mut items);
-        let anchored = matches!(items.first().map(Hir::kind), Some(HirKind::Look(Look::Start)));
+        let anchored = matches!(
+            items.first().map(Hir::kind),
+            Some(HirKind::Look(Look::Start))
+        );
         let mut seg = Segmented {
             groups: groups.clone(),
             anchored,
@@ -217,9 +220,11 @@ impl Segmented {
             // A piece is checked on a slice of the line that ends at the
             // literal: anchors would see a false end there, and a word
             // boundary before a word byte would too.
-            let looks = piece.iter().fold(regex_syntax::hir::LookSet::empty(), |s, h| {
-                s.union(h.properties().look_set())
-            });
+            let looks = piece
+                .iter()
+                .fold(regex_syntax::hir::LookSet::empty(), |s, h| {
+                    s.union(h.properties().look_set())
+                });
             if looks.contains_anchor() || (looks.contains_word() && is_word_byte(first)) {
                 break;
             }
@@ -386,7 +391,13 @@ impl Segmented {
 
     /// Fills `spans` with the captures of the match that starts at `start`.
     /// `spans` must be all `None` on entry.
-    pub fn captures(&self, hay: &[u8], start: usize, scratch: &mut Scratch, spans: &mut Spans) -> Outcome {
+    pub fn captures(
+        &self,
+        hay: &[u8],
+        start: usize,
+        scratch: &mut Scratch,
+        spans: &mut Spans,
+    ) -> Outcome {
         let Some(mut p) = self.run_steps(&self.steps, hay, start, hay.len(), scratch, spans) else {
             return Outcome::Unknown;
         };
@@ -413,7 +424,15 @@ impl Segmented {
 
     /// Runs `steps` from `p`, every piece and literal inside `..end`; returns
     /// where the last literal ended.
-    fn run_steps(&self, steps: &[Step], hay: &[u8], mut p: usize, end: usize, scratch: &mut Scratch, spans: &mut Spans) -> Option<usize> {
+    fn run_steps(
+        &self,
+        steps: &[Step],
+        hay: &[u8],
+        mut p: usize,
+        end: usize,
+        scratch: &mut Scratch,
+        spans: &mut Spans,
+    ) -> Option<usize> {
         let hay = hay.get(..end)?;
         for step in steps {
             let q = match step.locate {
@@ -434,7 +453,14 @@ impl Segmented {
 
     /// Runs sub-regex `r` anchored at `p` over the rest of the line; copies
     /// its captures and returns where it ended.
-    fn anchored_at(&self, r: usize, hay: &[u8], p: usize, scratch: &mut Scratch, spans: &mut Spans) -> Option<usize> {
+    fn anchored_at(
+        &self,
+        r: usize,
+        hay: &[u8],
+        p: usize,
+        scratch: &mut Scratch,
+        spans: &mut Spans,
+    ) -> Option<usize> {
         let sub = self.regexes.get(r)?;
         let (cache, caps) = scratch.regexes.get_mut(r)?;
         let input = Input::new(hay).span(p..hay.len()).anchored(Anchored::Yes);
@@ -446,7 +472,14 @@ impl Segmented {
 
     /// Where the piece starting at `p` can end with `literal` after it, when
     /// that is exactly one place.
-    fn unique_end(&self, d: usize, hay: &[u8], p: usize, literal: &[u8], scratch: &mut Scratch) -> Option<usize> {
+    fn unique_end(
+        &self,
+        d: usize,
+        hay: &[u8],
+        p: usize,
+        literal: &[u8],
+        scratch: &mut Scratch,
+    ) -> Option<usize> {
         let dfa = self.dfas.get(d)?;
         let cache = scratch.dfas.get_mut(d)?;
         let input = Input::new(hay).span(p..hay.len()).anchored(Anchored::Yes);
@@ -477,7 +510,15 @@ impl Segmented {
         found
     }
 
-    fn matches_exactly(&self, e: &Exact, hay: &[u8], p: usize, q: usize, scratch: &mut Scratch, spans: &mut Spans) -> bool {
+    fn matches_exactly(
+        &self,
+        e: &Exact,
+        hay: &[u8],
+        p: usize,
+        q: usize,
+        scratch: &mut Scratch,
+        spans: &mut Spans,
+    ) -> bool {
         let Some(text) = hay.get(p..q) else {
             return false;
         };
@@ -488,7 +529,12 @@ impl Segmented {
         };
         match e {
             Exact::Nothing => text.is_empty(),
-            Exact::Class { table, min, max, group } => {
+            Exact::Class {
+                table,
+                min,
+                max,
+                group,
+            } => {
                 let ok = text.len() >= *min
                     && max.is_none_or(|m| text.len() <= m)
                     && text.iter().all(|&b| table[usize::from(b)]);
@@ -505,7 +551,9 @@ impl Segmented {
                 ok
             }
             Exact::Verify { regex, group } => {
-                let (Some(sub), Some((cache, _))) = (self.regexes.get(*regex), scratch.regexes.get_mut(*regex)) else {
+                let (Some(sub), Some((cache, _))) =
+                    (self.regexes.get(*regex), scratch.regexes.get_mut(*regex))
+                else {
                     return false;
                 };
                 let input = Input::new(&hay[..q]).span(p..q).anchored(Anchored::Yes);
@@ -533,12 +581,16 @@ impl Segmented {
                 }
                 ok
             }
-            Exact::Chain { steps, rest } => match self.run_steps(steps, hay, p, q, scratch, spans) {
-                Some(at) => self.matches_exactly(rest, hay, at, q, scratch, spans),
-                None => false,
-            },
+            Exact::Chain { steps, rest } => {
+                match self.run_steps(steps, hay, p, q, scratch, spans) {
+                    Some(at) => self.matches_exactly(rest, hay, at, q, scratch, spans),
+                    None => false,
+                }
+            }
             Exact::Captures { regex } => {
-                let (Some(sub), Some((cache, caps))) = (self.regexes.get(*regex), scratch.regexes.get_mut(*regex)) else {
+                let (Some(sub), Some((cache, caps))) =
+                    (self.regexes.get(*regex), scratch.regexes.get_mut(*regex))
+                else {
                     return false;
                 };
                 let input = Input::new(&hay[..q]).span(p..q).anchored(Anchored::Yes);
@@ -668,14 +720,21 @@ fn can_match_byte(hir: &Hir, b: u8) -> bool {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => false,
         HirKind::Literal(lit) => lit.0.contains(&b),
-        HirKind::Class(Class::Bytes(c)) => c.ranges().iter().any(|r| r.start() <= b && b <= r.end()),
+        HirKind::Class(Class::Bytes(c)) => {
+            c.ranges().iter().any(|r| r.start() <= b && b <= r.end())
+        }
         HirKind::Class(Class::Unicode(c)) => {
             // Non-ASCII code points encode to bytes >= 0x80 only.
-            b >= 0x80 || c.ranges().iter().any(|r| (r.start() as u32) <= u32::from(b) && u32::from(b) <= (r.end() as u32))
+            b >= 0x80
+                || c.ranges()
+                    .iter()
+                    .any(|r| (r.start() as u32) <= u32::from(b) && u32::from(b) <= (r.end() as u32))
         }
         HirKind::Repetition(rep) => rep.max != Some(0) && can_match_byte(&rep.sub, b),
         HirKind::Capture(cap) => can_match_byte(&cap.sub, b),
-        HirKind::Concat(items) | HirKind::Alternation(items) => items.iter().any(|h| can_match_byte(h, b)),
+        HirKind::Concat(items) | HirKind::Alternation(items) => {
+            items.iter().any(|h| can_match_byte(h, b))
+        }
     }
 }
 
@@ -688,10 +747,18 @@ impl Segmented {
                 Exact::Class { .. } => "class".into(),
                 Exact::Literal { .. } => "lit".into(),
                 Exact::Verify { .. } => "verify".into(),
-                Exact::Alt(a) => format!("alt({})", a.iter().map(|(e, _)| exact(e)).collect::<Vec<_>>().join("|")),
+                Exact::Alt(a) => format!(
+                    "alt({})",
+                    a.iter()
+                        .map(|(e, _)| exact(e))
+                        .collect::<Vec<_>>()
+                        .join("|")
+                ),
                 Exact::Captures { .. } => "captures".into(),
                 Exact::Group { inner, .. } => format!("group({})", exact(inner)),
-                Exact::Chain { steps, rest } => format!("chain({} steps, {})", steps.len(), exact(rest)),
+                Exact::Chain { steps, rest } => {
+                    format!("chain({} steps, {})", steps.len(), exact(rest))
+                }
             }
         }
         let mut out: Vec<String> = self
@@ -703,7 +770,11 @@ impl Segmented {
                     Locate::Byte(b) => format!("byte {:?}", char::from(b)),
                     Locate::Dfa(_) => "dfa".to_owned(),
                 };
-                format!("[{l}: {} {:?}]", exact(&s.piece), String::from_utf8_lossy(&s.literal))
+                format!(
+                    "[{l}: {} {:?}]",
+                    exact(&s.piece),
+                    String::from_utf8_lossy(&s.literal)
+                )
             })
             .collect();
         out.push(match &self.tail {
@@ -712,52 +783,5 @@ impl Segmented {
             Tail::Regex(_) => "tail regex".into(),
         });
         out.join(" ")
-    }
-}
-
-impl Segmented {
-    #[doc(hidden)]
-    pub fn timings(&self, hay: &[u8], n: u32) -> Vec<(String, f64)> {
-        let mut scratch = self.scratch();
-        let mut spans = vec![None; 200];
-        let mut out = Vec::new();
-        let mut p = 0;
-        for (i, step) in self.steps.iter().enumerate() {
-            let t = std::time::Instant::now();
-            let mut q = 0;
-            for _ in 0..n {
-                q = match step.locate {
-                    Locate::Here => p,
-                    Locate::Byte(b) => p + memchr::memchr(b, &hay[p..]).unwrap_or(0),
-                    Locate::Dfa(d) => self.unique_end(d, hay, p, &step.literal, &mut scratch).unwrap_or(0),
-                };
-            }
-            let locate = t.elapsed().as_nanos() as f64 / f64::from(n);
-            let t = std::time::Instant::now();
-            for _ in 0..n {
-                self.matches_exactly(&step.piece, hay, p, q, &mut scratch, &mut spans);
-            }
-            let exact = t.elapsed().as_nanos() as f64 / f64::from(n);
-            out.push((format!("step {i} locate"), locate));
-            out.push((format!("step {i} exact"), exact));
-            p = q + step.literal.len();
-        }
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            match &self.tail {
-                Tail::None => {}
-                Tail::Greedy(parts) => {
-                    let mut pp = p;
-                    for (r, _) in parts {
-                        pp = self.anchored_at(*r, hay, pp, &mut scratch, &mut spans).unwrap_or(pp);
-                    }
-                }
-                Tail::Regex(r) => {
-                    self.anchored_at(*r, hay, p, &mut scratch, &mut spans);
-                }
-            }
-        }
-        out.push(("tail".into(), t.elapsed().as_nanos() as f64 / f64::from(n)));
-        out
     }
 }

@@ -31,19 +31,31 @@ fn at<'a>(fields: &'a Fields, path: &str) -> Option<&'a Value> {
 /// Asserts string fields, `(path, text)`.
 fn assert_strs(fields: &Fields, expected: &[(&str, &str)]) {
     for (path, text) in expected {
-        assert_eq!(at(fields, path), Some(&Value::from(*text)), "{path} in {fields:?}");
+        assert_eq!(
+            at(fields, path),
+            Some(&Value::from(*text)),
+            "{path} in {fields:?}"
+        );
     }
 }
 
 fn assert_ints(fields: &Fields, expected: &[(&str, i64)]) {
     for (path, n) in expected {
-        assert_eq!(at(fields, path), Some(&Value::Int(*n)), "{path} in {fields:?}");
+        assert_eq!(
+            at(fields, path),
+            Some(&Value::Int(*n)),
+            "{path} in {fields:?}"
+        );
     }
 }
 
 fn assert_absent(fields: &Fields, paths: &[&str]) {
     for path in paths {
-        assert_eq!(at(fields, path), None, "{path} should be absent in {fields:?}");
+        assert_eq!(
+            at(fields, path),
+            None,
+            "{path} should be absent in {fields:?}"
+        );
     }
 }
 
@@ -61,10 +73,15 @@ fn every_library_pattern_compiles_alone_with_only_named_groups() {
     names.sort_unstable();
     assert!(names.len() > 80, "{}", names.len());
     for name in names {
-        let expansion = expand(&format!("%{{{name}}}"), lib).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let expansion =
+            expand(&format!("%{{{name}}}"), lib).unwrap_or_else(|e| panic!("{name}: {e}"));
         let regex = build_regex(&expansion.regex).unwrap_or_else(|e| panic!("{name}: {e}"));
         for (i, group) in regex.capture_names().enumerate().skip(1) {
-            assert!(group.is_some(), "{name}: group {i} is unnamed: {}", expansion.regex);
+            assert!(
+                group.is_some(),
+                "{name}: group {i} is unnamed: {}",
+                expansion.regex
+            );
         }
     }
 }
@@ -79,30 +96,78 @@ fn base_patterns() {
         ("NOTSPACE", "a/b?c=d", "a/b?c=d"),
         ("QS", r#""say \"hi\"""#, r#""say \"hi\"""#),
         ("QUOTEDSTRING", "'single'", "'single'"),
-        ("UUID", "123e4567-e89b-12d3-a456-426614174000", "123e4567-e89b-12d3-a456-426614174000"),
+        (
+            "UUID",
+            "123e4567-e89b-12d3-a456-426614174000",
+            "123e4567-e89b-12d3-a456-426614174000",
+        ),
         ("IPV4", "192.168.10.255", "192.168.10.255"),
         ("IPV6", "2001:db8::8a2e:370:7334", "2001:db8::8a2e:370:7334"),
         ("IPV6", "::1", "::1"),
         ("IPV6", "fe80::1%eth0", "fe80::1%eth0"),
         ("IPV6", "::ffff:10.0.0.1", "::ffff:10.0.0.1"),
-        ("IPV6", "2001:0db8:85a3:0000:0000:8a2e:0370:7334", "2001:0db8:85a3:0000:0000:8a2e:0370:7334"),
+        (
+            "IPV6",
+            "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+            "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+        ),
         ("IP", "10.1.2.3", "10.1.2.3"),
-        ("HOSTNAME", "ip-10-0-0-1.eu-west-1.compute.internal", "ip-10-0-0-1.eu-west-1.compute.internal"),
+        (
+            "HOSTNAME",
+            "ip-10-0-0-1.eu-west-1.compute.internal",
+            "ip-10-0-0-1.eu-west-1.compute.internal",
+        ),
         ("IPORHOST", "example.com", "example.com"),
         ("HOSTPORT", "db.local:5432", "db.local:5432"),
-        ("EMAILADDRESS", "ops+alerts@example.org", "ops+alerts@example.org"),
+        (
+            "EMAILADDRESS",
+            "ops+alerts@example.org",
+            "ops+alerts@example.org",
+        ),
         ("MAC", "00:1A:2b:3c:4D:5e", "00:1A:2b:3c:4D:5e"),
         ("MAC", "001a.2b3c.4d5e", "001a.2b3c.4d5e"),
-        ("UNIXPATH", "/var/log/nginx/access.log", "/var/log/nginx/access.log"),
+        (
+            "UNIXPATH",
+            "/var/log/nginx/access.log",
+            "/var/log/nginx/access.log",
+        ),
         ("WINPATH", r"C:\Windows\System32", r"C:\Windows\System32"),
-        ("URIPATHPARAM", "/search?q=rust&page=2", "/search?q=rust&page=2"),
-        ("URI", "https://user@example.com:8443/a/b?c=1#frag", "https://user@example.com:8443/a/b?c=1#frag"),
-        ("URI", "http://[2001:db8::1]:8080/x", "http://[2001:db8::1]:8080/x"),
-        ("TIMESTAMP_ISO8601", "2024-03-07T09:12:01.123456Z", "2024-03-07T09:12:01.123456Z"),
-        ("TIMESTAMP_ISO8601", "2024-03-07 09:12:01,5+01:00", "2024-03-07 09:12:01,5+01:00"),
-        ("HTTPDATE", "06/Feb/2019:00:00:38 +0000", "06/Feb/2019:00:00:38 +0000"),
+        (
+            "URIPATHPARAM",
+            "/search?q=rust&page=2",
+            "/search?q=rust&page=2",
+        ),
+        (
+            "URI",
+            "https://user@example.com:8443/a/b?c=1#frag",
+            "https://user@example.com:8443/a/b?c=1#frag",
+        ),
+        (
+            "URI",
+            "http://[2001:db8::1]:8080/x",
+            "http://[2001:db8::1]:8080/x",
+        ),
+        (
+            "TIMESTAMP_ISO8601",
+            "2024-03-07T09:12:01.123456Z",
+            "2024-03-07T09:12:01.123456Z",
+        ),
+        (
+            "TIMESTAMP_ISO8601",
+            "2024-03-07 09:12:01,5+01:00",
+            "2024-03-07 09:12:01,5+01:00",
+        ),
+        (
+            "HTTPDATE",
+            "06/Feb/2019:00:00:38 +0000",
+            "06/Feb/2019:00:00:38 +0000",
+        ),
         ("SYSLOGTIMESTAMP", "Mar  7 09:12:01", "Mar  7 09:12:01"),
-        ("DATESTAMP_RFC2822", "Thu, 07 Mar 2024 09:12:01 +0000", "Thu, 07 Mar 2024 09:12:01 +0000"),
+        (
+            "DATESTAMP_RFC2822",
+            "Thu, 07 Mar 2024 09:12:01 +0000",
+            "Thu, 07 Mar 2024 09:12:01 +0000",
+        ),
         ("DATESTAMP", "03/07/2024 09:12:01", "03/07/2024 09:12:01"),
         ("LOGLEVEL", "WARNING", "WARNING"),
         ("LOGLEVEL", "Error", "Error"),
@@ -119,7 +184,11 @@ fn base_patterns() {
         ("IPV6", "1:2:3"),
     ] {
         let p = parser(&[&format!("^%{{{name}}}$")]);
-        assert!(p.match_fields(&Bytes::copy_from_slice(line.as_bytes())).is_none(), "{name} matched {line}");
+        assert!(
+            p.match_fields(&Bytes::copy_from_slice(line.as_bytes()))
+                .is_none(),
+            "{name} matched {line}"
+        );
     }
 }
 
@@ -127,68 +196,112 @@ fn base_patterns() {
 fn apache_combined() {
     let line = r#"192.0.2.10 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif?x=1 HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)""#;
     let f = grok(&["%{COMBINEDAPACHELOG}"], line);
-    assert_strs(&f, &[
-        ("source.address", "192.0.2.10"),
-        ("user.name", "frank"),
-        ("timestamp", "10/Oct/2000:13:55:36 -0700"),
-        ("http.request.method", "GET"),
-        ("url.original", "/apache_pb.gif?x=1"),
-        ("http.version", "1.0"),
-        ("http.request.referrer", "http://www.example.com/start.html"),
-        ("user_agent.original", "Mozilla/4.08 [en] (Win98; I ;Nav)"),
-    ]);
-    assert_ints(&f, &[("http.response.status_code", 200), ("http.response.body.bytes", 2326)]);
+    assert_strs(
+        &f,
+        &[
+            ("source.address", "192.0.2.10"),
+            ("user.name", "frank"),
+            ("timestamp", "10/Oct/2000:13:55:36 -0700"),
+            ("http.request.method", "GET"),
+            ("url.original", "/apache_pb.gif?x=1"),
+            ("http.version", "1.0"),
+            ("http.request.referrer", "http://www.example.com/start.html"),
+            ("user_agent.original", "Mozilla/4.08 [en] (Win98; I ;Nav)"),
+        ],
+    );
+    assert_ints(
+        &f,
+        &[
+            ("http.response.status_code", 200),
+            ("http.response.body.bytes", 2326),
+        ],
+    );
     assert_absent(&f, &["apache.access.user.identity"]);
 }
 
 #[test]
 fn apache_common_with_dashes_escapes_and_bad_requests() {
-    let f = grok(&["^%{COMMONAPACHELOG}$"], r#"127.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 304 -"#);
+    let f = grok(
+        &["^%{COMMONAPACHELOG}$"],
+        r#"127.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 304 -"#,
+    );
     assert_ints(&f, &[("http.response.status_code", 304)]);
     assert_absent(&f, &["http.response.body.bytes", "user.name"]);
 
     // An escaped quote inside the user agent does not end the field.
     let line = r#"2001:db8::7 - - [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" 200 5 "-" "agent \"quoted\" v1""#;
     let f = grok(&["^%{COMBINEDAPACHELOG}$"], line);
-    assert_strs(&f, &[("source.address", "2001:db8::7"), ("user_agent.original", r#"agent \"quoted\" v1"#)]);
+    assert_strs(
+        &f,
+        &[
+            ("source.address", "2001:db8::7"),
+            ("user_agent.original", r#"agent \"quoted\" v1"#),
+        ],
+    );
     assert_absent(&f, &["http.request.referrer"]);
 
     // A request line that is not HTTP still parses, without request fields.
-    let line = r#"198.51.100.3 - - [10/Oct/2000:13:55:36 -0700] "\x16\x03\x01\x00" 400 226 "-" "-""#;
+    let line =
+        r#"198.51.100.3 - - [10/Oct/2000:13:55:36 -0700] "\x16\x03\x01\x00" 400 226 "-" "-""#;
     let f = grok(&["^%{COMBINEDAPACHELOG}$"], line);
     assert_ints(&f, &[("http.response.status_code", 400)]);
-    assert_absent(&f, &["http.request.method", "url.original", "user_agent.original"]);
+    assert_absent(
+        &f,
+        &["http.request.method", "url.original", "user_agent.original"],
+    );
 }
 
 #[test]
 fn apache_error_log() {
     let line = "[Wed Oct 11 14:32:52.123456 2000] [core:error] [pid 35708:tid 4328636416] [client 192.0.2.1:54321] File does not exist: /usr/local/apache2/htdocs/favicon.ico";
     let f = grok(&["^%{HTTPD24_ERRORLOG}$"], line);
-    assert_strs(&f, &[
-        ("timestamp", "Wed Oct 11 14:32:52.123456 2000"),
-        ("apache.error.module", "core"),
-        ("log.level", "error"),
-        ("source.address", "192.0.2.1"),
-        ("message", "File does not exist: /usr/local/apache2/htdocs/favicon.ico"),
-    ]);
-    assert_ints(&f, &[("process.pid", 35708), ("process.thread.id", 4328636416), ("source.port", 54321)]);
+    assert_strs(
+        &f,
+        &[
+            ("timestamp", "Wed Oct 11 14:32:52.123456 2000"),
+            ("apache.error.module", "core"),
+            ("log.level", "error"),
+            ("source.address", "192.0.2.1"),
+            (
+                "message",
+                "File does not exist: /usr/local/apache2/htdocs/favicon.ico",
+            ),
+        ],
+    );
+    assert_ints(
+        &f,
+        &[
+            ("process.pid", 35708),
+            ("process.thread.id", 4328636416),
+            ("source.port", 54321),
+        ],
+    );
 }
 
 #[test]
 fn nginx_access_and_error() {
     let line = r#"203.0.113.7 - alice [07/Mar/2024:09:12:01 +0000] "POST /api/v1/items HTTP/2.0" 201 512 "https://app.example.com/" "curl/8.5.0" "198.51.100.1, 10.0.0.2""#;
     let f = grok(&["^%{NGINX_ACCESS}$"], line);
-    assert_strs(&f, &[
-        ("source.address", "203.0.113.7"),
-        ("user.name", "alice"),
-        ("http.request.method", "POST"),
-        ("url.original", "/api/v1/items"),
-        ("http.version", "2.0"),
-        ("http.request.referrer", "https://app.example.com/"),
-        ("user_agent.original", "curl/8.5.0"),
-        ("nginx.access.remote_ip_list", "198.51.100.1, 10.0.0.2"),
-    ]);
-    assert_ints(&f, &[("http.response.status_code", 201), ("http.response.body.bytes", 512)]);
+    assert_strs(
+        &f,
+        &[
+            ("source.address", "203.0.113.7"),
+            ("user.name", "alice"),
+            ("http.request.method", "POST"),
+            ("url.original", "/api/v1/items"),
+            ("http.version", "2.0"),
+            ("http.request.referrer", "https://app.example.com/"),
+            ("user_agent.original", "curl/8.5.0"),
+            ("nginx.access.remote_ip_list", "198.51.100.1, 10.0.0.2"),
+        ],
+    );
+    assert_ints(
+        &f,
+        &[
+            ("http.response.status_code", 201),
+            ("http.response.body.bytes", 512),
+        ],
+    );
     // Without the forwarded-for field (plain `combined`).
     let line = r#"203.0.113.7 - - [07/Mar/2024:09:12:01 +0000] "GET / HTTP/1.1" 200 0 "-" "-""#;
     let f = grok(&["^%{NGINXACCESS}$"], line);
@@ -197,28 +310,64 @@ fn nginx_access_and_error() {
 
     let line = r#"2024/03/07 09:12:01 [error] 1234#5678: *9 open() "/srv/x" failed (2: No such file or directory), client: 192.0.2.1"#;
     let f = grok(&["^%{NGINX_ERRORLOG}$"], line);
-    assert_strs(&f, &[("timestamp", "2024/03/07 09:12:01"), ("log.level", "error")]);
-    assert_ints(&f, &[("process.pid", 1234), ("process.thread.id", 5678), ("nginx.error.connection_id", 9)]);
-    assert!(at(&f, "message").unwrap().as_str().unwrap().starts_with("open() "));
+    assert_strs(
+        &f,
+        &[("timestamp", "2024/03/07 09:12:01"), ("log.level", "error")],
+    );
+    assert_ints(
+        &f,
+        &[
+            ("process.pid", 1234),
+            ("process.thread.id", 5678),
+            ("nginx.error.connection_id", 9),
+        ],
+    );
+    assert!(at(&f, "message")
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .starts_with("open() "));
 }
 
 #[test]
 fn syslog_lines() {
     let f = grok(&["^%{SYSLOGLINE}$"], "Mar  7 09:12:01 web-01 sshd[4242]: Accepted publickey for deploy from 192.0.2.9 port 51234 ssh2");
-    assert_strs(&f, &[
-        ("timestamp", "Mar  7 09:12:01"),
-        ("host.hostname", "web-01"),
-        ("process.name", "sshd"),
-        ("message", "Accepted publickey for deploy from 192.0.2.9 port 51234 ssh2"),
-    ]);
+    assert_strs(
+        &f,
+        &[
+            ("timestamp", "Mar  7 09:12:01"),
+            ("host.hostname", "web-01"),
+            ("process.name", "sshd"),
+            (
+                "message",
+                "Accepted publickey for deploy from 192.0.2.9 port 51234 ssh2",
+            ),
+        ],
+    );
     assert_ints(&f, &[("process.pid", 4242)]);
 
-    let f = grok(&["^%{SYSLOGLINE}$"], "Mar 17 23:59:60 10.0.0.5 kernel: [12345.678] eth0: link up");
-    assert_strs(&f, &[("host.hostname", "10.0.0.5"), ("process.name", "kernel"), ("message", "[12345.678] eth0: link up")]);
+    let f = grok(
+        &["^%{SYSLOGLINE}$"],
+        "Mar 17 23:59:60 10.0.0.5 kernel: [12345.678] eth0: link up",
+    );
+    assert_strs(
+        &f,
+        &[
+            ("host.hostname", "10.0.0.5"),
+            ("process.name", "kernel"),
+            ("message", "[12345.678] eth0: link up"),
+        ],
+    );
     assert_absent(&f, &["process.pid"]);
 
-    let f = grok(&["^%{SYSLOGLINE}$"], "Mar  7 09:12:01 <13.5> host app/worker-1: hi");
-    assert_ints(&f, &[("log.syslog.facility.code", 13), ("log.syslog.priority", 5)]);
+    let f = grok(
+        &["^%{SYSLOGLINE}$"],
+        "Mar  7 09:12:01 <13.5> host app/worker-1: hi",
+    );
+    assert_ints(
+        &f,
+        &[("log.syslog.facility.code", 13), ("log.syslog.priority", 5)],
+    );
     assert_strs(&f, &[("process.name", "app/worker-1"), ("message", "hi")]);
 }
 
@@ -226,23 +375,32 @@ fn syslog_lines() {
 fn syslog_rfc5424() {
     let f = grok(&["^%{SYSLOG5424LINE}$"], "<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - 'su root' failed for lonvick on /dev/pts/8");
     assert_ints(&f, &[("log.syslog.priority", 34)]);
-    assert_strs(&f, &[
-        ("log.syslog.version", "1"),
-        ("timestamp", "2003-10-11T22:14:15.003Z"),
-        ("host.hostname", "mymachine.example.com"),
-        ("log.syslog.appname", "su"),
-        ("log.syslog.msgid", "ID47"),
-        ("message", "'su root' failed for lonvick on /dev/pts/8"),
-    ]);
+    assert_strs(
+        &f,
+        &[
+            ("log.syslog.version", "1"),
+            ("timestamp", "2003-10-11T22:14:15.003Z"),
+            ("host.hostname", "mymachine.example.com"),
+            ("log.syslog.appname", "su"),
+            ("log.syslog.msgid", "ID47"),
+            ("message", "'su root' failed for lonvick on /dev/pts/8"),
+        ],
+    );
     assert_absent(&f, &["log.syslog.procid", "log.syslog.structured_data"]);
 
     let line = r#"<165>1 2003-10-11T22:14:15.003Z host evntslog 8710 ID47 [exampleSDID@32473 iut="3" eventSource="App] x"][meta seq="1"] An event"#;
     let f = grok(&["^%{SYSLOG5424LINE}$"], line);
-    assert_strs(&f, &[
-        ("log.syslog.procid", "8710"),
-        ("log.syslog.structured_data", r#"[exampleSDID@32473 iut="3" eventSource="App] x"][meta seq="1"]"#),
-        ("message", "An event"),
-    ]);
+    assert_strs(
+        &f,
+        &[
+            ("log.syslog.procid", "8710"),
+            (
+                "log.syslog.structured_data",
+                r#"[exampleSDID@32473 iut="3" eventSource="App] x"][meta seq="1"]"#,
+            ),
+            ("message", "An event"),
+        ],
+    );
 }
 
 const ELB_LINES: &[&str] = &[
@@ -255,40 +413,74 @@ const ELB_LINES: &[&str] = &[
 #[test]
 fn elb_classic() {
     let f = grok(&["^%{ELB_ACCESS_LOG}$"], ELB_LINES[0]);
-    assert_strs(&f, &[
-        ("timestamp", "2015-05-13T23:39:43.945958Z"),
-        ("aws.elb.name", "my-loadbalancer"),
-        ("source.ip", "192.168.131.39"),
-        ("aws.elb.backend.ip", "10.0.0.1"),
-        ("http.request.method", "GET"),
-        ("url.original", "http://www.example.com:80/"),
-        ("http.version", "1.1"),
-        ("user_agent.original", "curl/7.38.0"),
-    ]);
-    assert_ints(&f, &[
-        ("source.port", 2817),
-        ("aws.elb.backend.port", 80),
-        ("http.response.status_code", 200),
-        ("aws.elb.backend.http.response.status_code", 200),
-        ("http.request.body.bytes", 0),
-        ("http.response.body.bytes", 29),
-    ]);
-    assert_eq!(at(&f, "aws.elb.request_processing_time.sec"), Some(&Value::Float(0.000073)));
-    assert_eq!(at(&f, "aws.elb.response_processing_time.sec"), Some(&Value::Float(0.000057)));
+    assert_strs(
+        &f,
+        &[
+            ("timestamp", "2015-05-13T23:39:43.945958Z"),
+            ("aws.elb.name", "my-loadbalancer"),
+            ("source.ip", "192.168.131.39"),
+            ("aws.elb.backend.ip", "10.0.0.1"),
+            ("http.request.method", "GET"),
+            ("url.original", "http://www.example.com:80/"),
+            ("http.version", "1.1"),
+            ("user_agent.original", "curl/7.38.0"),
+        ],
+    );
+    assert_ints(
+        &f,
+        &[
+            ("source.port", 2817),
+            ("aws.elb.backend.port", 80),
+            ("http.response.status_code", 200),
+            ("aws.elb.backend.http.response.status_code", 200),
+            ("http.request.body.bytes", 0),
+            ("http.response.body.bytes", 29),
+        ],
+    );
+    assert_eq!(
+        at(&f, "aws.elb.request_processing_time.sec"),
+        Some(&Value::Float(0.000073))
+    );
+    assert_eq!(
+        at(&f, "aws.elb.response_processing_time.sec"),
+        Some(&Value::Float(0.000057))
+    );
     assert_absent(&f, &["aws.elb.ssl_cipher", "aws.elb.ssl_protocol"]);
 
     let f = grok(&["^%{ELB_ACCESS_LOG}$"], ELB_LINES[1]);
-    assert_strs(&f, &[("aws.elb.ssl_cipher", "DHE-RSA-AES128-SHA"), ("aws.elb.ssl_protocol", "TLSv1.2")]);
+    assert_strs(
+        &f,
+        &[
+            ("aws.elb.ssl_cipher", "DHE-RSA-AES128-SHA"),
+            ("aws.elb.ssl_protocol", "TLSv1.2"),
+        ],
+    );
 
     // TCP listener: no HTTP fields.
     let f = grok(&["^%{ELB_ACCESS_LOG}$"], ELB_LINES[2]);
-    assert_absent(&f, &["http.request.method", "http.response.status_code", "user_agent.original"]);
+    assert_absent(
+        &f,
+        &[
+            "http.request.method",
+            "http.response.status_code",
+            "user_agent.original",
+        ],
+    );
     assert_ints(&f, &[("http.request.body.bytes", 82)]);
 
     // No backend: `-` and `-1` leave the fields out.
     let f = grok(&["^%{ELB_ACCESS_LOG}$"], ELB_LINES[3]);
-    assert_absent(&f, &["aws.elb.backend.ip", "aws.elb.request_processing_time.sec"]);
-    assert_ints(&f, &[("http.response.status_code", 503), ("aws.elb.backend.http.response.status_code", 0)]);
+    assert_absent(
+        &f,
+        &["aws.elb.backend.ip", "aws.elb.request_processing_time.sec"],
+    );
+    assert_ints(
+        &f,
+        &[
+            ("http.response.status_code", 503),
+            ("aws.elb.backend.http.response.status_code", 0),
+        ],
+    );
 }
 
 const ALB_LINES: &[&str] = &[
@@ -318,15 +510,30 @@ fn alb() {
         ("aws.elb.target_status_code", "200"),
         ("aws.elb.connection_trace_id", "TID_1234abcd5678ef90"),
     ]);
-    assert_ints(&f, &[
-        ("source.port", 2817),
-        ("http.response.status_code", 200),
-        ("http.request.body.bytes", 34),
-        ("http.response.body.bytes", 366),
-        ("aws.elb.matched_rule_priority", 0),
-    ]);
-    assert_eq!(at(&f, "aws.elb.backend_processing_time.sec"), Some(&Value::Float(0.001)));
-    assert_absent(&f, &["url.domain", "aws.elb.chosen_cert.arn", "aws.elb.ssl_cipher", "aws.elb.redirect_url", "aws.elb.classification"]);
+    assert_ints(
+        &f,
+        &[
+            ("source.port", 2817),
+            ("http.response.status_code", 200),
+            ("http.request.body.bytes", 34),
+            ("http.response.body.bytes", 366),
+            ("aws.elb.matched_rule_priority", 0),
+        ],
+    );
+    assert_eq!(
+        at(&f, "aws.elb.backend_processing_time.sec"),
+        Some(&Value::Float(0.001))
+    );
+    assert_absent(
+        &f,
+        &[
+            "url.domain",
+            "aws.elb.chosen_cert.arn",
+            "aws.elb.ssl_cipher",
+            "aws.elb.redirect_url",
+            "aws.elb.classification",
+        ],
+    );
 
     let f = grok(&["^%{ALB_ACCESS_LOG}$"], ALB_LINES[1]);
     assert_strs(&f, &[
@@ -337,15 +544,35 @@ fn alb() {
     ]);
 
     let f = grok(&["^%{ALB_ACCESS_LOG}$"], ALB_LINES[2]);
-    assert_strs(&f, &[("aws.elb.type", "h2"), ("aws.elb.redirect_url", "https://example.com:80/"), ("http.version", "2.0")]);
+    assert_strs(
+        &f,
+        &[
+            ("aws.elb.type", "h2"),
+            ("aws.elb.redirect_url", "https://example.com:80/"),
+            ("http.version", "2.0"),
+        ],
+    );
     assert_absent(&f, &["aws.elb.connection_trace_id"]);
 
     let f = grok(&["^%{ALB_ACCESS_LOG}$"], ALB_LINES[3]);
     assert_strs(&f, &[("aws.elb.error.reason", "LambdaInvalidResponse")]);
-    assert_absent(&f, &["aws.elb.backend.ip", "aws.elb.backend.http.response.status_code", "aws.elb.target_group.arn"]);
+    assert_absent(
+        &f,
+        &[
+            "aws.elb.backend.ip",
+            "aws.elb.backend.http.response.status_code",
+            "aws.elb.target_group.arn",
+        ],
+    );
 
     let f = grok(&["^%{ALB_ACCESS_LOG}$"], ALB_LINES[4]);
-    assert_strs(&f, &[("aws.elb.trace_id", "Root=1-58337262-36d228ad5d99923122bbe354")]);
+    assert_strs(
+        &f,
+        &[(
+            "aws.elb.trace_id",
+            "Root=1-58337262-36d228ad5d99923122bbe354",
+        )],
+    );
     assert_absent(&f, &["aws.elb.request_creation_time"]);
 }
 
@@ -360,56 +587,126 @@ const S3_LINES: &[&str] = &[
 #[test]
 fn s3_access() {
     let f = grok(&["^%{S3_ACCESS_LOG}$"], S3_LINES[0]);
-    assert_strs(&f, &[
-        ("aws.s3access.bucket_owner", "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"),
-        ("aws.s3access.bucket", "amzn-s3-demo-bucket1"),
-        ("timestamp", "06/Feb/2019:00:00:38 +0000"),
-        ("aws.s3access.remote_ip", "192.0.2.3"),
-        ("aws.s3access.requester", "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"),
-        ("aws.s3access.request_id", "3E57427F3EXAMPLE"),
-        ("aws.s3access.operation", "REST.GET.VERSIONING"),
-        ("aws.s3access.request_uri", "GET /amzn-s3-demo-bucket1?versioning HTTP/1.1"),
-        ("aws.s3access.user_agent", "S3Console/0.4"),
-        ("aws.s3access.host_id", "s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234="),
-        ("aws.s3access.signature_version", "SigV4"),
-        ("aws.s3access.cipher_suite", "ECDHE-RSA-AES128-GCM-SHA256"),
-        ("aws.s3access.authentication_type", "AuthHeader"),
-        ("aws.s3access.host_header", "amzn-s3-demo-bucket1.s3.us-west-1.amazonaws.com"),
-        ("aws.s3access.tls_version", "TLSV1.2"),
-        ("aws.s3access.access_point_arn", "arn:aws:s3:us-west-1:123456789012:accesspoint/example-AP"),
-        ("aws.s3access.acl_required", "Yes"),
-        ("aws.s3access.source_region", "us-east-1"),
-    ]);
-    assert_ints(&f, &[("aws.s3access.http_status", 200), ("aws.s3access.bytes_sent", 113), ("aws.s3access.total_time", 7)]);
-    assert_absent(&f, &[
-        "aws.s3access.key",
-        "aws.s3access.error_code",
-        "aws.s3access.object_size",
-        "aws.s3access.turn_around_time",
-        "aws.s3access.referrer",
-        "aws.s3access.version_id",
-    ]);
+    assert_strs(
+        &f,
+        &[
+            (
+                "aws.s3access.bucket_owner",
+                "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be",
+            ),
+            ("aws.s3access.bucket", "amzn-s3-demo-bucket1"),
+            ("timestamp", "06/Feb/2019:00:00:38 +0000"),
+            ("aws.s3access.remote_ip", "192.0.2.3"),
+            (
+                "aws.s3access.requester",
+                "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be",
+            ),
+            ("aws.s3access.request_id", "3E57427F3EXAMPLE"),
+            ("aws.s3access.operation", "REST.GET.VERSIONING"),
+            (
+                "aws.s3access.request_uri",
+                "GET /amzn-s3-demo-bucket1?versioning HTTP/1.1",
+            ),
+            ("aws.s3access.user_agent", "S3Console/0.4"),
+            (
+                "aws.s3access.host_id",
+                "s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234=",
+            ),
+            ("aws.s3access.signature_version", "SigV4"),
+            ("aws.s3access.cipher_suite", "ECDHE-RSA-AES128-GCM-SHA256"),
+            ("aws.s3access.authentication_type", "AuthHeader"),
+            (
+                "aws.s3access.host_header",
+                "amzn-s3-demo-bucket1.s3.us-west-1.amazonaws.com",
+            ),
+            ("aws.s3access.tls_version", "TLSV1.2"),
+            (
+                "aws.s3access.access_point_arn",
+                "arn:aws:s3:us-west-1:123456789012:accesspoint/example-AP",
+            ),
+            ("aws.s3access.acl_required", "Yes"),
+            ("aws.s3access.source_region", "us-east-1"),
+        ],
+    );
+    assert_ints(
+        &f,
+        &[
+            ("aws.s3access.http_status", 200),
+            ("aws.s3access.bytes_sent", 113),
+            ("aws.s3access.total_time", 7),
+        ],
+    );
+    assert_absent(
+        &f,
+        &[
+            "aws.s3access.key",
+            "aws.s3access.error_code",
+            "aws.s3access.object_size",
+            "aws.s3access.turn_around_time",
+            "aws.s3access.referrer",
+            "aws.s3access.version_id",
+        ],
+    );
 
     let f = grok(&["^%{S3_ACCESS_LOG}$"], S3_LINES[1]);
-    assert_strs(&f, &[("aws.s3access.error_code", "NoSuchBucketPolicy"), ("aws.s3access.tls_version", "TLSV1.1")]);
+    assert_strs(
+        &f,
+        &[
+            ("aws.s3access.error_code", "NoSuchBucketPolicy"),
+            ("aws.s3access.tls_version", "TLSV1.1"),
+        ],
+    );
     assert_ints(&f, &[("aws.s3access.http_status", 404)]);
-    assert_absent(&f, &["aws.s3access.access_point_arn", "aws.s3access.source_region"]);
+    assert_absent(
+        &f,
+        &[
+            "aws.s3access.access_point_arn",
+            "aws.s3access.source_region",
+        ],
+    );
 
     let f = grok(&["^%{S3_ACCESS_LOG}$"], S3_LINES[2]);
     assert_strs(&f, &[("aws.s3access.key", "s3-dg.pdf")]);
-    assert_ints(&f, &[("aws.s3access.object_size", 4406583), ("aws.s3access.total_time", 41754), ("aws.s3access.turn_around_time", 28)]);
+    assert_ints(
+        &f,
+        &[
+            ("aws.s3access.object_size", 4406583),
+            ("aws.s3access.total_time", 41754),
+            ("aws.s3access.turn_around_time", 28),
+        ],
+    );
     assert_absent(&f, &["aws.s3access.bytes_sent"]);
 
     // Bare `-` for the quoted fields; an IAM ARN requester.
     let f = grok(&["^%{S3_ACCESS_LOG}$"], S3_LINES[3]);
-    assert_strs(&f, &[
-        ("aws.s3access.requester", "arn:aws:iam::123456:user/test@elastic.co"),
-        ("aws.s3access.operation", "BATCH.DELETE.OBJECT"),
-        ("aws.s3access.key", "jolokia-war-1.5.0.war"),
-        ("aws.s3access.tls_version", "TLSv1.2"),
-    ]);
-    assert_ints(&f, &[("aws.s3access.http_status", 204), ("aws.s3access.object_size", 344017)]);
-    assert_absent(&f, &["aws.s3access.request_uri", "aws.s3access.user_agent", "aws.s3access.referrer", "aws.s3access.total_time"]);
+    assert_strs(
+        &f,
+        &[
+            (
+                "aws.s3access.requester",
+                "arn:aws:iam::123456:user/test@elastic.co",
+            ),
+            ("aws.s3access.operation", "BATCH.DELETE.OBJECT"),
+            ("aws.s3access.key", "jolokia-war-1.5.0.war"),
+            ("aws.s3access.tls_version", "TLSv1.2"),
+        ],
+    );
+    assert_ints(
+        &f,
+        &[
+            ("aws.s3access.http_status", 204),
+            ("aws.s3access.object_size", 344017),
+        ],
+    );
+    assert_absent(
+        &f,
+        &[
+            "aws.s3access.request_uri",
+            "aws.s3access.user_agent",
+            "aws.s3access.referrer",
+            "aws.s3access.total_time",
+        ],
+    );
 
     // Future trailing fields are accepted.
     let longer = format!("{} new-field another", S3_LINES[0]);
@@ -464,7 +761,9 @@ fn first_matching_pattern_wins() {
 #[test]
 fn types_and_fallbacks() {
     let f = grok(
-        &[r"%{INT:i:int} %{NUMBER:f:float} %{NUMBER:l:long} %{NOTSPACE:d:double} %{WORD:b:boolean} %{NOTSPACE:s:string} %{NOTSPACE:bad:int}"],
+        &[
+            r"%{INT:i:int} %{NUMBER:f:float} %{NUMBER:l:long} %{NOTSPACE:d:double} %{WORD:b:boolean} %{NOTSPACE:s:string} %{NOTSPACE:bad:int}",
+        ],
         "-17 2.5 3.9 1e3 TRUE x y",
     );
     assert_eq!(at(&f, "i"), Some(&Value::Int(-17)));
@@ -473,17 +772,33 @@ fn types_and_fallbacks() {
     assert_eq!(at(&f, "d"), Some(&Value::Float(1000.0)));
     assert_eq!(at(&f, "b"), Some(&Value::Bool(true)));
     assert_eq!(at(&f, "s"), Some(&Value::from("x")));
-    assert_eq!(at(&f, "bad"), Some(&Value::from("y")), "unconvertible text is kept");
+    assert_eq!(
+        at(&f, "bad"),
+        Some(&Value::from("y")),
+        "unconvertible text is kept"
+    );
 }
 
 #[test]
 fn field_names_nest_and_repeat() {
     let f = grok(
-        &[r"%{WORD:[source][user]} %{WORD:source.domain} (?<queue_id>[0-9A-F]+) %{WORD:tags} %{WORD:tags}"],
+        &[
+            r"%{WORD:[source][user]} %{WORD:source.domain} (?<queue_id>[0-9A-F]+) %{WORD:tags} %{WORD:tags}",
+        ],
         "alice corp 1A2B x y",
     );
-    assert_strs(&f, &[("source.user", "alice"), ("source.domain", "corp"), ("queue_id", "1A2B")]);
-    assert_eq!(at(&f, "tags"), Some(&Value::Array(vec![Value::from("x"), Value::from("y")])));
+    assert_strs(
+        &f,
+        &[
+            ("source.user", "alice"),
+            ("source.domain", "corp"),
+            ("queue_id", "1A2B"),
+        ],
+    );
+    assert_eq!(
+        at(&f, "tags"),
+        Some(&Value::Array(vec![Value::from("x"), Value::from("y")]))
+    );
     // Alternatives capturing into the same field: only the one that matched.
     let f = grok(&[r"^(?:%{INT:v:int}|%{WORD:v})$"], "word");
     assert_eq!(at(&f, "v"), Some(&Value::from("word")));
@@ -499,10 +814,16 @@ fn empty_captures_are_skipped_unless_kept() {
         library: true,
         keep_empty_captures: false,
     };
-    let (_, f) = GrokParser::new(&opts).unwrap().match_fields(&input).unwrap();
+    let (_, f) = GrokParser::new(&opts)
+        .unwrap()
+        .match_fields(&input)
+        .unwrap();
     assert_absent(&f, &["a"]);
     opts.keep_empty_captures = true;
-    let (_, f) = GrokParser::new(&opts).unwrap().match_fields(&input).unwrap();
+    let (_, f) = GrokParser::new(&opts)
+        .unwrap()
+        .match_fields(&input)
+        .unwrap();
     assert_eq!(at(&f, "a"), Some(&Value::from("")));
 }
 
@@ -511,9 +832,13 @@ fn parser_trait_reports_no_match() {
     let p = parser(&["^%{INT}$", "^%{IPV4}$"]);
     let ev = Event::from_text("x");
     let mut out = Vec::new();
-    let e = p.parse(&Bytes::from_static(b"nope"), &ev, &mut out).unwrap_err();
+    let e = p
+        .parse(&Bytes::from_static(b"nope"), &ev, &mut out)
+        .unwrap_err();
     assert_eq!(e.reason, "no grok pattern matched (tried 2 patterns)");
-    let e = parser(&["^%{INT}$"]).parse(&Bytes::from_static(b"x"), &ev, &mut out).unwrap_err();
+    let e = parser(&["^%{INT}$"])
+        .parse(&Bytes::from_static(b"x"), &ev, &mut out)
+        .unwrap_err();
     assert_eq!(e.reason, "no grok pattern matched (tried 1 pattern)");
     assert!(out.is_empty());
     p.parse(&Bytes::from_static(b"12"), &ev, &mut out).unwrap();
@@ -523,8 +848,13 @@ fn parser_trait_reports_no_match() {
 #[test]
 fn non_utf8_input_matches_bytewise() {
     let p = parser(&[r"^%{WORD:w} %{GREEDYDATA:rest}$"]);
-    let (_, f) = p.match_fields(&Bytes::from_static(b"ok \xff\xfe tail")).unwrap();
-    assert_eq!(at(&f, "rest"), Some(&Value::Str(Bytes::from_static(b"\xff\xfe tail"))));
+    let (_, f) = p
+        .match_fields(&Bytes::from_static(b"ok \xff\xfe tail"))
+        .unwrap();
+    assert_eq!(
+        at(&f, "rest"),
+        Some(&Value::Str(Bytes::from_static(b"\xff\xfe tail")))
+    );
 }
 
 // ---------------------------------------------------------------- options and errors
@@ -532,37 +862,78 @@ fn non_utf8_input_matches_bytewise() {
 #[test]
 fn options_from_yaml() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("extra"), "# mine\nTICKET [A-Z]+-\\d+\nOVERRIDE file\n").unwrap();
+    std::fs::write(
+        dir.path().join("extra"),
+        "# mine\nTICKET [A-Z]+-\\d+\nOVERRIDE file\n",
+    )
+    .unwrap();
     let yaml = format!(
         "patterns: '%{{TICKET:ticket}} %{{OVERRIDE:o}} %{{QUEUE:q}}'\npatterns_dir: {}\npattern_definitions:\n  QUEUE: '[0-9A-F]{{4}}'\n  OVERRIDE: inline\n",
         dir.path().display()
     );
     let p = yaml_parser(&yaml).unwrap();
-    let (_, f) = p.match_fields(&Bytes::from_static(b"OPS-12 inline BEEF")).unwrap();
+    let (_, f) = p
+        .match_fields(&Bytes::from_static(b"OPS-12 inline BEEF"))
+        .unwrap();
     assert_strs(&f, &[("ticket", "OPS-12"), ("o", "inline"), ("q", "BEEF")]);
 
     // Without the library, library names are unknown.
-    let e = yaml_parser("patterns: ['%{WORD}']\nlibrary: false\n").err().unwrap();
-    assert!(e.message.contains("unknown grok pattern `WORD`"), "{}", e.message);
+    let e = yaml_parser("patterns: ['%{WORD}']\nlibrary: false\n")
+        .err()
+        .unwrap();
+    assert!(
+        e.message.contains("unknown grok pattern `WORD`"),
+        "{}",
+        e.message
+    );
 
     let e = yaml_parser("patterns: []\n").err().unwrap();
     assert!(e.message.contains("`patterns` is empty"), "{}", e.message);
-    assert_eq!(e.loc, Some(Loc { line: 1, column: 11 }));
+    assert_eq!(
+        e.loc,
+        Some(Loc {
+            line: 1,
+            column: 11
+        })
+    );
 
     let e = yaml_parser("patern: ['%{WORD}']\n").err().unwrap();
-    assert!(e.message.contains("unknown field `patern`"), "{}", e.message);
+    assert!(
+        e.message.contains("unknown field `patern`"),
+        "{}",
+        e.message
+    );
 
     let e = yaml_parser("library: true\n").err().unwrap();
-    assert!(e.message.contains("missing field `patterns`"), "{}", e.message);
+    assert!(
+        e.message.contains("missing field `patterns`"),
+        "{}",
+        e.message
+    );
 
-    let e = yaml_parser("patterns: ['%{WORD}']\npatterns_dir: /nonexistent/weir\n").err().unwrap();
-    assert!(e.message.contains("cannot read patterns_dir /nonexistent/weir"), "{}", e.message);
-    assert_eq!(e.loc, Some(Loc { line: 2, column: 15 }));
+    let e = yaml_parser("patterns: ['%{WORD}']\npatterns_dir: /nonexistent/weir\n")
+        .err()
+        .unwrap();
+    assert!(
+        e.message
+            .contains("cannot read patterns_dir /nonexistent/weir"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        e.loc,
+        Some(Loc {
+            line: 2,
+            column: 15
+        })
+    );
 }
 
 #[test]
 fn errors_point_at_the_pattern() {
-    let e = yaml_parser("patterns:\n  - '%{WORD:w}'\n  - '%{IPV5:ip} rest'\n").err().unwrap();
+    let e = yaml_parser("patterns:\n  - '%{WORD:w}'\n  - '%{IPV5:ip} rest'\n")
+        .err()
+        .unwrap();
     assert_eq!(
         e.message,
         "in grok pattern `%{IPV5:ip} rest`: unknown grok pattern `IPV5`; did you mean `IPV4`?"
@@ -570,9 +941,24 @@ fn errors_point_at_the_pattern() {
     assert_eq!(e.loc, Some(Loc { line: 3, column: 5 }));
 
     let e = yaml_parser("patterns: ['%{WORD} [a-']\n").err().unwrap();
-    assert!(e.message.starts_with("in grok pattern `%{WORD} [a-`: invalid regex: "), "{}", e.message);
-    assert!(e.message.contains("unclosed character class"), "{}", e.message);
-    assert_eq!(e.loc, Some(Loc { line: 1, column: 12 }));
+    assert!(
+        e.message
+            .starts_with("in grok pattern `%{WORD} [a-`: invalid regex: "),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains("unclosed character class"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        e.loc,
+        Some(Loc {
+            line: 1,
+            column: 12
+        })
+    );
 
     let e = yaml_parser("patterns: ['(?<=a)b']\n").err().unwrap();
     assert!(e.message.contains("look-around"), "{}", e.message);
@@ -590,33 +976,80 @@ fn errors_point_at_inline_definitions() {
         "in grok pattern `%{OUTER:o}`: unknown grok pattern `NUMBR`; did you mean `NUMBER`? \
          (in the definition of `INNER`, pattern_definitions; reached through %{OUTER} → %{INNER})"
     );
-    assert_eq!(e.loc, Some(Loc { line: 4, column: 10 }));
+    assert_eq!(
+        e.loc,
+        Some(Loc {
+            line: 4,
+            column: 10
+        })
+    );
 
     let yaml = "patterns: ['%{OUTER:o}']\npattern_definitions:\n  OUTER: 'x %{INNER}'\n  INNER: '\\d+ [z-a]'\n";
     let e = yaml_parser(yaml).err().unwrap();
     assert!(e.message.contains("invalid regex"), "{}", e.message);
-    assert!(e.message.contains("(in the definition of `INNER`"), "{}", e.message);
-    assert!(e.message.contains("[z-a]"), "the small definition is quoted: {}", e.message);
-    assert_eq!(e.loc, Some(Loc { line: 4, column: 10 }));
+    assert!(
+        e.message.contains("(in the definition of `INNER`"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains("[z-a]"),
+        "the small definition is quoted: {}",
+        e.message
+    );
+    assert_eq!(
+        e.loc,
+        Some(Loc {
+            line: 4,
+            column: 10
+        })
+    );
 
     let yaml = "patterns: ['%{A}']\npattern_definitions:\n  A: '%{B}'\n  B: 'b %{A}'\n";
     let e = yaml_parser(yaml).err().unwrap();
-    assert!(e.message.contains("recursive grok pattern definition: %{A} → %{B} → %{A}"), "{}", e.message);
+    assert!(
+        e.message
+            .contains("recursive grok pattern definition: %{A} → %{B} → %{A}"),
+        "{}",
+        e.message
+    );
 
-    let e = yaml_parser("patterns: ['x']\npattern_definitions:\n  'BAD NAME': 'x'\n").err().unwrap();
-    assert!(e.message.contains("`BAD NAME` is not a valid grok pattern name"), "{}", e.message);
-    assert_eq!(e.loc, Some(Loc { line: 3, column: 15 }));
+    let e = yaml_parser("patterns: ['x']\npattern_definitions:\n  'BAD NAME': 'x'\n")
+        .err()
+        .unwrap();
+    assert!(
+        e.message
+            .contains("`BAD NAME` is not a valid grok pattern name"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        e.loc,
+        Some(Loc {
+            line: 3,
+            column: 15
+        })
+    );
 }
 
 #[test]
 fn errors_in_pattern_files_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("p.grok"), "GOOD \\d+\nBROKEN %{GOOD} (\n").unwrap();
-    let yaml = format!("patterns: ['%{{BROKEN}}']\npatterns_dir: [{}]\n", dir.path().display());
+    let yaml = format!(
+        "patterns: ['%{{BROKEN}}']\npatterns_dir: [{}]\n",
+        dir.path().display()
+    );
     let e = yaml_parser(&yaml).err().unwrap();
     assert!(e.message.contains("invalid regex"), "{}", e.message);
     assert!(e.message.contains("p.grok:2"), "{}", e.message);
-    assert_eq!(e.loc, Some(Loc { line: 1, column: 12 }));
+    assert_eq!(
+        e.loc,
+        Some(Loc {
+            line: 1,
+            column: 12
+        })
+    );
 }
 
 #[test]
@@ -624,8 +1057,12 @@ fn registered_in_the_registry() {
     let node = parse_yaml("patterns: ['%{INT:n:int}']\n").unwrap();
     let p = crate::parsers::registry::build("grok", &node).unwrap();
     let mut out = Vec::new();
-    p.parse(&Bytes::from_static(b"5"), &Event::from_text("5"), &mut out).unwrap();
-    assert_eq!(out[0].value.as_object().unwrap().get("n"), Some(&Value::Int(5)));
+    p.parse(&Bytes::from_static(b"5"), &Event::from_text("5"), &mut out)
+        .unwrap();
+    assert_eq!(
+        out[0].value.as_object().unwrap().get("n"),
+        Some(&Value::Int(5))
+    );
     assert!(crate::parsers::registry::FORMATS.contains(&"grok"));
 }
 
@@ -674,10 +1111,20 @@ fn assert_engines_agree(p: &matcher::CompiledPattern, line: &[u8]) -> bool {
     let Some(seg) = p.segmented_spans(line) else {
         return false;
     };
-    let full = p
-        .regex_spans(line)
-        .unwrap_or_else(|| panic!("{}: segmented matched what the regex does not: {:?}", p.source, String::from_utf8_lossy(line)));
-    assert_eq!(seg[1..], full[1..], "{} on {:?}", p.source, String::from_utf8_lossy(line));
+    let full = p.regex_spans(line).unwrap_or_else(|| {
+        panic!(
+            "{}: segmented matched what the regex does not: {:?}",
+            p.source,
+            String::from_utf8_lossy(line)
+        )
+    });
+    assert_eq!(
+        seg[1..],
+        full[1..],
+        "{} on {:?}",
+        p.source,
+        String::from_utf8_lossy(line)
+    );
     true
 }
 
@@ -704,7 +1151,10 @@ fn segmented_engine_agrees_with_the_regex_on_samples() {
         let p = compiled(pattern);
         assert!(p.is_segmented(), "{pattern} should be segmented");
         for line in *lines {
-            assert!(assert_engines_agree(&p, line.as_bytes()), "{pattern}: segmented engine undecided on {line}");
+            assert!(
+                assert_engines_agree(&p, line.as_bytes()),
+                "{pattern}: segmented engine undecided on {line}"
+            );
         }
     }
 }
@@ -715,7 +1165,10 @@ fn segmented_engine_handles_ambiguity_by_deferring() {
     // the chain stops and the regex decides the rest.
     for (pattern, line) in [
         (r"^%{DATA:a} %{WORD:b}$", "x y z"),
-        (r"^%{WORD:a} (?:-|%{INT:n:int}) %{GREEDYDATA:rest}", "w -5 r e s t"),
+        (
+            r"^%{WORD:a} (?:-|%{INT:n:int}) %{GREEDYDATA:rest}",
+            "w -5 r e s t",
+        ),
         (r"^%{WORD:a} (?:-|%{INT:n:int}) %{GREEDYDATA:rest}", "w - r"),
         (r"^(?<x>a|ab)(?<y>c|bcd)(?<z>d*)", "abcd"),
         (r"^%{NOTSPACE:a}(?: %{INT:b})?(?: %{WORD:c})?", "aa 12x"),
@@ -725,10 +1178,15 @@ fn segmented_engine_handles_ambiguity_by_deferring() {
         let p = compiled(pattern);
         assert_engines_agree(&p, line.as_bytes());
         let parser = parser(&[pattern]);
-        let (_, fields) = parser.match_fields(&Bytes::copy_from_slice(line.as_bytes())).unwrap();
+        let (_, fields) = parser
+            .match_fields(&Bytes::copy_from_slice(line.as_bytes()))
+            .unwrap();
         // Same fields as the full regex gives.
         let spans = p.regex_spans(line.as_bytes()).unwrap();
-        let count = spans[1..].iter().filter(|s| matches!(s, Some((a, b)) if a < b)).count();
+        let count = spans[1..]
+            .iter()
+            .filter(|s| matches!(s, Some((a, b)) if a < b))
+            .count();
         let mut leaves = 0;
         fn walk(v: &Value, n: &mut usize) {
             match v {
@@ -768,5 +1226,40 @@ proptest! {
             }
         }
         PATTERNS.with(|ps| assert_engines_agree(&ps[case], &bytes));
+    }
+}
+
+#[test]
+fn example_pipeline_builds_its_grok_filter() {
+    let node = parse_yaml(include_str!("../../../pipelines/grok-apache.yaml")).unwrap();
+    let filters = node.get("filters").unwrap();
+    let crate::config::NodeKind::Seq(filters) = &filters.kind else {
+        panic!("filters is a list");
+    };
+    let parse = filters[0].get("parse").unwrap();
+    let format = parse.get("format").and_then(|f| f.as_str()).unwrap();
+    let (_, options) = parse.split_keys(&["format", "field", "target", "on_error", "when"]);
+    let parser = crate::parsers::registry::build(format, &options).unwrap();
+    let line = r#"192.0.2.10 - frank [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 2326 "-" "curl/8.0""#;
+    let mut out = Vec::new();
+    parser
+        .parse(
+            &Bytes::from_static(line.as_bytes()),
+            &Event::from_text(line),
+            &mut out,
+        )
+        .unwrap();
+    let fields = out[0].value.as_object().unwrap();
+    assert_eq!(
+        at(fields, "http.response.status_code"),
+        Some(&Value::Int(200))
+    );
+}
+
+#[test]
+fn library_log_patterns_use_the_segmented_engine() {
+    for (pattern, _) in SEGMENTED_CASES {
+        let plan = compiled(pattern).describe_segments().unwrap_or_default();
+        assert!(plan.contains("byte"), "{pattern}: {plan}");
     }
 }
