@@ -1260,6 +1260,6 @@ fn example_pipeline_builds_its_grok_filter() {
 fn library_log_patterns_use_the_segmented_engine() {
     for (pattern, _) in SEGMENTED_CASES {
         let plan = compiled(pattern).describe_segments().unwrap_or_default();
-        assert!(plan.contains("byte"), "{pattern}: {plan}");
+        assert!(plan.starts_with("[byte") || plan.starts_with("[dfa"), "{pattern}: {plan}");
     }
 }
