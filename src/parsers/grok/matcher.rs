@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use regex::bytes::{CaptureLocations, Regex, RegexSet};
+use regex::bytes::{CaptureLocations, Regex};
 
 use super::compile::{Expansion, Kind, GROUP_PREFIX};
 use super::segment::{self, Outcome, Segmented, Spans};
@@ -163,17 +163,10 @@ impl CompiledPattern {
 
     /// Matches `input` and fills `spans` (one per group, `None` on entry) by
     /// the segmented engine when the pattern has one, else the full regex.
-    /// `known_match` says the caller already knows the pattern matches.
-    fn spans(
-        &self,
-        input: &[u8],
-        known_match: bool,
-        scratch: &mut PatternScratch,
-        spans: &mut Spans,
-    ) -> bool {
+    fn spans(&self, input: &[u8], scratch: &mut PatternScratch, spans: &mut Spans) -> bool {
         if let (Some(seg), Some(seg_scratch)) = (&self.segmented, scratch.segmented.as_mut()) {
             let start = if seg.anchored {
-                (known_match || self.regex.is_match(input)).then_some(0)
+                self.regex.is_match(input).then_some(0)
             } else {
                 self.regex.find(input).map(|m| m.start())
             };
@@ -378,11 +371,12 @@ fn parse_float(text: &[u8]) -> Option<f64> {
 /// The patterns of one grok parser, tried in order.
 #[derive(Debug)]
 pub struct Matcher {
+    /// Tried in order. Each is first checked with its own lazy DFA, which
+    /// rejects a line of another format within its first few bytes when the
+    /// pattern starts with `^`. (A `RegexSet` of all patterns was measured
+    /// slower: its combined automaton is large, and it must run to the end of
+    /// every line.)
     patterns: Vec<CompiledPattern>,
-    /// With several patterns, a set of all of them: one pass over the line
-    /// says which patterns match, so only the first of those runs the
-    /// (slower) capturing search, and non-matching lines cost one pass.
-    set: Option<RegexSet>,
     keep_empty: bool,
     /// Key of this matcher's entry in the per-thread scratch.
     id: u64,
@@ -410,11 +404,10 @@ thread_local! {
 }
 
 impl Matcher {
-    pub fn new(patterns: Vec<CompiledPattern>, set: Option<RegexSet>, keep_empty: bool) -> Self {
+    pub fn new(patterns: Vec<CompiledPattern>, keep_empty: bool) -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Matcher {
             patterns,
-            set,
             keep_empty,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
@@ -468,20 +461,17 @@ impl Matcher {
 
     fn find_with(&self, input: &Bytes, scratch: &mut Scratch) -> Option<(usize, Fields)> {
         let Scratch { patterns, spans } = scratch;
-        let mut try_one = |i: usize, known_match: bool| {
+        let mut try_one = |i: usize| {
             let pattern = self.patterns.get(i)?;
             let pattern_scratch = patterns.get_mut(i)?;
             let spans = spans.get_mut(..pattern.regex.captures_len())?;
             spans.iter_mut().for_each(|s| *s = None);
-            if !pattern.spans(input, known_match, pattern_scratch, spans) {
+            if !pattern.spans(input, pattern_scratch, spans) {
                 return None;
             }
             Some((i, pattern.fields(input, spans, self.keep_empty)))
         };
-        match &self.set {
-            Some(set) => set.matches(input).iter().find_map(|i| try_one(i, true)),
-            None => (0..self.patterns.len()).find_map(|i| try_one(i, false)),
-        }
+        (0..self.patterns.len()).find_map(&mut try_one)
     }
 }
 

@@ -753,7 +753,7 @@ fn first_matching_pattern_wins() {
             matcher::CompiledPattern::new(pat.to_string(), &e, r)
         })
         .collect();
-    let plain = matcher::Matcher::new(compiled, None, false);
+    let plain = matcher::Matcher::new(compiled, false);
     assert_eq!(plain.find(&Bytes::from_static(b"7")).unwrap().0, 0);
     assert_eq!(plain.find(&Bytes::from_static(b"x")).unwrap().0, 1);
 }
@@ -1260,6 +1260,9 @@ fn example_pipeline_builds_its_grok_filter() {
 fn library_log_patterns_use_the_segmented_engine() {
     for (pattern, _) in SEGMENTED_CASES {
         let plan = compiled(pattern).describe_segments().unwrap_or_default();
-        assert!(plan.starts_with("[byte") || plan.starts_with("[dfa"), "{pattern}: {plan}");
+        assert!(
+            plan.starts_with("[byte") || plan.starts_with("[dfa"),
+            "{pattern}: {plan}"
+        );
     }
 }
