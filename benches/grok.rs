@@ -7,9 +7,6 @@
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use weir::event::Event;
-use weir::parsers::grok::compile::{build_regex, expand};
-use weir::parsers::grok::library::Definitions;
-use weir::parsers::grok::matcher::{CompiledPattern, Matcher};
 use weir::parsers::grok::GrokParser;
 use weir::parsers::Parser;
 
@@ -45,19 +42,6 @@ fn corpus() -> Vec<Bytes> {
         .collect()
 }
 
-fn sequential_matcher() -> Matcher {
-    let lib = Definitions::library();
-    let compiled = PATTERNS
-        .iter()
-        .map(|p| {
-            let e = expand(p, lib).expect("library pattern");
-            let r = build_regex(&e.regex).expect("library regex");
-            CompiledPattern::new((*p).to_owned(), &e, r)
-        })
-        .collect();
-    Matcher::new(compiled, None, false)
-}
-
 fn bench(c: &mut Criterion) {
     let lines = corpus();
     let event = Event::from_text("");
@@ -78,19 +62,6 @@ fn bench(c: &mut Criterion) {
             matched
         })
     });
-
-    let sequential = sequential_matcher();
-    group.bench_function(
-        BenchmarkId::new("sequential", "5 patterns, mixed corpus"),
-        |b| {
-            b.iter(|| {
-                lines
-                    .iter()
-                    .filter(|l| sequential.find(l).is_some())
-                    .count()
-            })
-        },
-    );
 
     let unanchored: Vec<String> = PATTERNS
         .iter()

@@ -891,8 +891,9 @@ mod tls {
         let ca_key = rcgen::KeyPair::generate().expect("ca key");
         let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
         let issuer = rcgen::Issuer::new(ca, ca_key);
-        let mut server = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
-            .expect("server params");
+        let mut server =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+                .expect("server params");
         server.distinguished_name = rcgen::DistinguishedName::new();
         server
             .distinguished_name

@@ -199,6 +199,42 @@ pub const INTERNAL_METRICS: &[InternalMetric] = &[
         "Metric registrations refused (name clashing with another metric, or too many \
          metrics); they record nothing.",
     ),
+    m(
+        "weir_elasticsearch_documents_total",
+        Counter,
+        None,
+        &["pipeline", "component", "result"],
+        "Documents handled by an elasticsearch output, by result: indexed, conflict (a replay \
+         of a document already there), retried, dead_lettered.",
+    ),
+    m(
+        "weir_elasticsearch_id_fallbacks_total",
+        Counter,
+        None,
+        PIPELINE_COMPONENT,
+        "Events without a source position that got automatic ids despite id: auto_source.",
+    ),
+    m(
+        "weir_elasticsearch_bulk_duration_seconds",
+        Histogram,
+        Some(Unit::Seconds),
+        PIPELINE_COMPONENT,
+        "Time of one _bulk request, sent to answered.",
+    ),
+    m(
+        "weir_elasticsearch_requests_in_flight",
+        Gauge,
+        None,
+        PIPELINE_COMPONENT,
+        "_bulk requests an elasticsearch output has in flight.",
+    ),
+    m(
+        "weir_elasticsearch_healthy_hosts",
+        Gauge,
+        None,
+        PIPELINE_COMPONENT,
+        "Hosts an elasticsearch output currently sends to.",
+    ),
 ];
 
 /// Gives every internal metric its HELP text (and unit) in `registry`.

@@ -81,10 +81,8 @@ impl Definitions {
         LIBRARY.get_or_init(|| {
             let mut defs = Definitions::new();
             for (file, text) in LIBRARY_FILES {
-                for entry in parse_definitions(text) {
-                    if let Ok((line, name, regex)) = entry {
-                        defs.insert(name, regex, Origin::Library { file, line });
-                    }
+                for (line, name, regex) in parse_definitions(text).flatten() {
+                    defs.insert(name, regex, Origin::Library { file, line });
                 }
             }
             defs

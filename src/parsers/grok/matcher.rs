@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use regex::bytes::{CaptureLocations, Regex, RegexSet};
+use regex::bytes::{CaptureLocations, Regex};
 
 use super::compile::{Expansion, Kind, GROUP_PREFIX};
 use super::segment::{self, Outcome, Segmented, Spans};
@@ -41,6 +41,64 @@ pub struct CompiledPattern {
     top_level_keys: usize,
     /// The fast capture engine, when the pattern's shape allows it.
     segmented: Option<Segmented>,
+    /// The document's shape, when no field is both a value and a parent.
+    tree: Option<Vec<TreeNode>>,
+}
+
+/// One key of the document a pattern builds: the shape is known before any
+/// line is read, so each object is created once with its final capacity and
+/// keys are appended without searching.
+#[derive(Debug)]
+struct TreeNode {
+    key: Bytes,
+    kind: TreeKind,
+}
+
+#[derive(Debug)]
+enum TreeKind {
+    /// Indices into `slots`; several make an array of the captures present.
+    Leaf(Vec<usize>),
+    Object(Vec<TreeNode>),
+}
+
+/// Builds the tree of `slots`' paths, or `None` when a path is both a value
+/// and a parent (`a` and `a.b`) or uses array indices: the generic
+/// insertion handles those.
+fn build_tree(slots: &[Slot]) -> Option<Vec<TreeNode>> {
+    let mut roots: Vec<TreeNode> = Vec::new();
+    for (index, slot) in slots.iter().enumerate() {
+        let mut level = &mut roots;
+        let segments = slot.path.segments();
+        for (depth, segment) in segments.iter().enumerate() {
+            let Segment::Key(key) = segment else {
+                return None;
+            };
+            let last = depth + 1 == segments.len();
+            let pos = match level.iter().position(|n| n.key == *key) {
+                Some(pos) => pos,
+                None => {
+                    level.push(TreeNode {
+                        key: key.clone(),
+                        kind: if last {
+                            TreeKind::Leaf(Vec::new())
+                        } else {
+                            TreeKind::Object(Vec::new())
+                        },
+                    });
+                    level.len() - 1
+                }
+            };
+            match (&mut level[pos].kind, last) {
+                (TreeKind::Leaf(indices), true) => {
+                    indices.push(index);
+                    break;
+                }
+                (TreeKind::Object(children), false) => level = children,
+                _ => return None,
+            }
+        }
+    }
+    Some(roots)
 }
 
 impl CompiledPattern {
@@ -82,18 +140,15 @@ impl CompiledPattern {
             .collect();
         let segmented =
             segment::parse_hir(regex.as_str()).and_then(|hir| Segmented::new(&hir, &groups));
+        let tree = build_tree(&slots);
         CompiledPattern {
             source,
             regex,
             slots: slots.into_boxed_slice(),
             top_level_keys,
             segmented,
+            tree,
         }
-    }
-
-    #[doc(hidden)]
-    pub fn segmented(&self) -> Option<&Segmented> {
-        self.segmented.as_ref()
     }
 
     /// The segmented engine's plan, if any.
@@ -108,17 +163,10 @@ impl CompiledPattern {
 
     /// Matches `input` and fills `spans` (one per group, `None` on entry) by
     /// the segmented engine when the pattern has one, else the full regex.
-    /// `known_match` says the caller already knows the pattern matches.
-    fn spans(
-        &self,
-        input: &[u8],
-        known_match: bool,
-        scratch: &mut PatternScratch,
-        spans: &mut Spans,
-    ) -> bool {
+    fn spans(&self, input: &[u8], scratch: &mut PatternScratch, spans: &mut Spans) -> bool {
         if let (Some(seg), Some(seg_scratch)) = (&self.segmented, scratch.segmented.as_mut()) {
             let start = if seg.anchored {
-                (known_match || self.regex.is_match(input)).then_some(0)
+                self.regex.is_match(input).then_some(0)
             } else {
                 self.regex.find(input).map(|m| m.start())
             };
@@ -171,8 +219,62 @@ impl CompiledPattern {
         &self.regex
     }
 
+    /// The value of slot `index`, if it captured something to keep.
+    fn slot_value(
+        &self,
+        index: usize,
+        input: &Bytes,
+        spans: &Spans,
+        keep_empty: bool,
+    ) -> Option<Value> {
+        let slot = self.slots.get(index)?;
+        let &Some((start, end)) = spans.get(slot.group)? else {
+            return None;
+        };
+        if start == end && !keep_empty {
+            return None;
+        }
+        let text = input.get(start..end)?;
+        Some(convert(slot.kind, text, || input.slice(start..end)))
+    }
+
+    /// Builds the objects of `nodes`; empty objects are left out, as they
+    /// would be by inserting only the captured paths.
+    fn build(&self, nodes: &[TreeNode], input: &Bytes, spans: &Spans, keep_empty: bool) -> Fields {
+        let mut fields = Fields::with_capacity(nodes.len());
+        for node in nodes {
+            let value = match &node.kind {
+                TreeKind::Leaf(indices) => match indices.as_slice() {
+                    [one] => self.slot_value(*one, input, spans, keep_empty),
+                    many => {
+                        let mut values: Vec<Value> = many
+                            .iter()
+                            .filter_map(|&i| self.slot_value(i, input, spans, keep_empty))
+                            .collect();
+                        match values.len() {
+                            0 => None,
+                            1 => values.pop(),
+                            _ => Some(Value::Array(values)),
+                        }
+                    }
+                },
+                TreeKind::Object(children) => {
+                    let child = self.build(children, input, spans, keep_empty);
+                    (!child.is_empty()).then_some(Value::Object(child))
+                }
+            };
+            if let Some(value) = value {
+                fields.push_unchecked(node.key.clone(), value);
+            }
+        }
+        fields
+    }
+
     /// The fields a successful match produced.
     fn fields(&self, input: &Bytes, spans: &Spans, keep_empty: bool) -> Fields {
+        if let Some(tree) = &self.tree {
+            return self.build(tree, input, spans, keep_empty);
+        }
         let mut fields = Fields::with_capacity(self.top_level_keys);
         for slot in self.slots.iter() {
             let Some(&Some((start, end))) = spans.get(slot.group) else {
@@ -269,11 +371,12 @@ fn parse_float(text: &[u8]) -> Option<f64> {
 /// The patterns of one grok parser, tried in order.
 #[derive(Debug)]
 pub struct Matcher {
+    /// Tried in order. Each is first checked with its own lazy DFA, which
+    /// rejects a line of another format within its first few bytes when the
+    /// pattern starts with `^`. (A `RegexSet` of all patterns was measured
+    /// slower: its combined automaton is large, and it must run to the end of
+    /// every line.)
     patterns: Vec<CompiledPattern>,
-    /// With several patterns, a set of all of them: one pass over the line
-    /// says which patterns match, so only the first of those runs the
-    /// (slower) capturing search, and non-matching lines cost one pass.
-    set: Option<RegexSet>,
     keep_empty: bool,
     /// Key of this matcher's entry in the per-thread scratch.
     id: u64,
@@ -301,11 +404,10 @@ thread_local! {
 }
 
 impl Matcher {
-    pub fn new(patterns: Vec<CompiledPattern>, set: Option<RegexSet>, keep_empty: bool) -> Self {
+    pub fn new(patterns: Vec<CompiledPattern>, keep_empty: bool) -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Matcher {
             patterns,
-            set,
             keep_empty,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
@@ -359,20 +461,17 @@ impl Matcher {
 
     fn find_with(&self, input: &Bytes, scratch: &mut Scratch) -> Option<(usize, Fields)> {
         let Scratch { patterns, spans } = scratch;
-        let mut try_one = |i: usize, known_match: bool| {
+        let mut try_one = |i: usize| {
             let pattern = self.patterns.get(i)?;
             let pattern_scratch = patterns.get_mut(i)?;
             let spans = spans.get_mut(..pattern.regex.captures_len())?;
             spans.iter_mut().for_each(|s| *s = None);
-            if !pattern.spans(input, known_match, pattern_scratch, spans) {
+            if !pattern.spans(input, pattern_scratch, spans) {
                 return None;
             }
             Some((i, pattern.fields(input, spans, self.keep_empty)))
         };
-        match &self.set {
-            Some(set) => set.matches(input).iter().find_map(|i| try_one(i, true)),
-            None => (0..self.patterns.len()).find_map(|i| try_one(i, false)),
-        }
+        (0..self.patterns.len()).find_map(&mut try_one)
     }
 }
 

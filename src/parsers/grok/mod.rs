@@ -32,8 +32,17 @@
 //! than at each line of a multi-line message, and atomic groups `(?>…)` are
 //! read as plain groups.
 //!
+//! Performance: patterns are tried in order, each first checked by the
+//! regex's lazy DFA (start patterns with `^` so a line of another format is
+//! rejected in a few bytes). Captures of a match come from [`segment`], which
+//! splits log-shaped patterns at forced field boundaries and checks each field
+//! on its exact span, instead of the regex crate's backtracker that a
+//! many-group pattern otherwise needs; captured strings are slices of the
+//! line, and each pattern's document shape is precomputed.
+//!
 //! Module map: [`library`] loads definitions, [`compile`] expands a pattern
-//! into a regex and a capture table, [`matcher`] runs them.
+//! into a regex and a capture table, [`segment`] extracts captures fast,
+//! [`matcher`] runs patterns and builds fields.
 
 pub mod compile;
 pub mod library;
@@ -46,7 +55,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use regex::bytes::RegexSetBuilder;
 use serde::Deserialize;
 
 use self::compile::{build_regex, diagnose, expand, regex_error_text, CompileError};
@@ -205,18 +213,8 @@ impl GrokParser {
         for (index, pattern) in options.patterns.iter().enumerate() {
             compiled.push(compile_one(index, pattern, &defs)?);
         }
-        // One pass over the line for all patterns; only an optimisation, so a
-        // set that does not build (size limits) just means trying in turn.
-        let set = (compiled.len() > 1)
-            .then(|| {
-                RegexSetBuilder::new(compiled.iter().map(|p| p.regex().as_str()))
-                    .unicode(false)
-                    .build()
-                    .ok()
-            })
-            .flatten();
         Ok(GrokParser {
-            matcher: Matcher::new(compiled, set, options.keep_empty_captures),
+            matcher: Matcher::new(compiled, options.keep_empty_captures),
         })
     }
 

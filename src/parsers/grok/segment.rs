@@ -103,8 +103,10 @@ struct Step {
 #[derive(Debug)]
 enum Tail {
     None,
-    /// Optional pieces, each matched where the previous one ended.
-    Greedy(Vec<usize>),
+    /// Optional pieces, each matched where the previous one ended; with
+    /// each, a literal it must start with to match anything (skipped without
+    /// running the regex when absent).
+    Greedy(Vec<(usize, Box<[u8]>)>),
     /// One regex anchored where the steps ended.
     Regex(usize),
 }
@@ -182,7 +184,7 @@ impl Segmented {
             // the whole pattern takes.
             let mut parts = Vec::with_capacity(tail.len());
             for item in tail {
-                parts.push(seg.add_regex(&item.to_string())?);
+                parts.push((seg.add_regex(&item.to_string())?, leading_literal(item)));
             }
             Tail::Greedy(parts)
         } else {
@@ -402,8 +404,11 @@ impl Segmented {
         match &self.tail {
             Tail::None => Outcome::Match(p),
             Tail::Greedy(parts) => {
-                for &r in parts {
-                    match self.anchored_at(r, hay, p, scratch, spans) {
+                for (r, lead) in parts {
+                    if !hay.get(p..).is_some_and(|rest| rest.starts_with(lead)) {
+                        continue;
+                    }
+                    match self.anchored_at(*r, hay, p, scratch, spans) {
                         Some(end) => p = end,
                         None => return Outcome::Unknown,
                     }
@@ -620,6 +625,21 @@ fn flatten(hir: &Hir, out: &mut Vec<Hir>) {
     }
 }
 
+/// The literal an optional item `(?:L…)?` must start with to match
+/// anything but the empty string (empty when there is none to rely on).
+fn leading_literal(hir: &Hir) -> Box<[u8]> {
+    if let HirKind::Repetition(rep) = hir.kind() {
+        if rep.min == 0 && rep.max == Some(1) {
+            let mut items = Vec::new();
+            flatten(&rep.sub, &mut items);
+            if let Some(lit) = items.first().and_then(literal_of) {
+                return lit.into();
+            }
+        }
+    }
+    Box::new([])
+}
+
 fn literal_of(hir: &Hir) -> Option<&[u8]> {
     match hir.kind() {
         HirKind::Literal(lit) => Some(&lit.0),
@@ -763,56 +783,5 @@ impl Segmented {
             Tail::Regex(_) => "tail regex".into(),
         });
         out.join(" ")
-    }
-}
-
-impl Segmented {
-    #[doc(hidden)]
-    pub fn timings(&self, hay: &[u8], n: u32) -> Vec<(String, f64)> {
-        let mut scratch = self.scratch();
-        let mut spans = vec![None; 200];
-        let mut out = Vec::new();
-        let mut p = 0;
-        for (i, step) in self.steps.iter().enumerate() {
-            let t = std::time::Instant::now();
-            let mut q = 0;
-            for _ in 0..n {
-                q = match step.locate {
-                    Locate::Here => p,
-                    Locate::Byte(b) => p + memchr::memchr(b, &hay[p..]).unwrap_or(0),
-                    Locate::Dfa(d) => self
-                        .unique_end(d, hay, p, &step.literal, &mut scratch)
-                        .unwrap_or(0),
-                };
-            }
-            let locate = t.elapsed().as_nanos() as f64 / f64::from(n);
-            let t = std::time::Instant::now();
-            for _ in 0..n {
-                self.matches_exactly(&step.piece, hay, p, q, &mut scratch, &mut spans);
-            }
-            let exact = t.elapsed().as_nanos() as f64 / f64::from(n);
-            out.push((format!("step {i} locate"), locate));
-            out.push((format!("step {i} exact"), exact));
-            p = q + step.literal.len();
-        }
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            match &self.tail {
-                Tail::None => {}
-                Tail::Greedy(parts) => {
-                    let mut pp = p;
-                    for &r in parts {
-                        pp = self
-                            .anchored_at(r, hay, pp, &mut scratch, &mut spans)
-                            .unwrap_or(pp);
-                    }
-                }
-                Tail::Regex(r) => {
-                    self.anchored_at(*r, hay, p, &mut scratch, &mut spans);
-                }
-            }
-        }
-        out.push(("tail".into(), t.elapsed().as_nanos() as f64 / f64::from(n)));
-        out
     }
 }

@@ -753,7 +753,7 @@ fn first_matching_pattern_wins() {
             matcher::CompiledPattern::new(pat.to_string(), &e, r)
         })
         .collect();
-    let plain = matcher::Matcher::new(compiled, None, false);
+    let plain = matcher::Matcher::new(compiled, false);
     assert_eq!(plain.find(&Bytes::from_static(b"7")).unwrap().0, 0);
     assert_eq!(plain.find(&Bytes::from_static(b"x")).unwrap().0, 1);
 }
@@ -1226,5 +1226,43 @@ proptest! {
             }
         }
         PATTERNS.with(|ps| assert_engines_agree(&ps[case], &bytes));
+    }
+}
+
+#[test]
+fn example_pipeline_builds_its_grok_filter() {
+    let node = parse_yaml(include_str!("../../../pipelines/grok-apache.yaml")).unwrap();
+    let filters = node.get("filters").unwrap();
+    let crate::config::NodeKind::Seq(filters) = &filters.kind else {
+        panic!("filters is a list");
+    };
+    let parse = filters[0].get("parse").unwrap();
+    let format = parse.get("format").and_then(|f| f.as_str()).unwrap();
+    let (_, options) = parse.split_keys(&["format", "field", "target", "on_error", "when"]);
+    let parser = crate::parsers::registry::build(format, &options).unwrap();
+    let line = r#"192.0.2.10 - frank [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 2326 "-" "curl/8.0""#;
+    let mut out = Vec::new();
+    parser
+        .parse(
+            &Bytes::from_static(line.as_bytes()),
+            &Event::from_text(line),
+            &mut out,
+        )
+        .unwrap();
+    let fields = out[0].value.as_object().unwrap();
+    assert_eq!(
+        at(fields, "http.response.status_code"),
+        Some(&Value::Int(200))
+    );
+}
+
+#[test]
+fn library_log_patterns_use_the_segmented_engine() {
+    for (pattern, _) in SEGMENTED_CASES {
+        let plan = compiled(pattern).describe_segments().unwrap_or_default();
+        assert!(
+            plan.starts_with("[byte") || plan.starts_with("[dfa"),
+            "{pattern}: {plan}"
+        );
     }
 }
