@@ -7,6 +7,7 @@
 //! Formats are registered in [`registry`].
 
 pub mod cloudwatch;
+mod doc;
 pub mod grok;
 pub mod json;
 pub mod registry;

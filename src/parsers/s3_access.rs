@@ -39,6 +39,7 @@
 //! Fields AWS appends after the 27 known ones are kept, in order and verbatim,
 //! in `aws.s3access.extra_fields`, so nothing is lost before weir learns them.
 
+use super::doc::{parse_u63, put, put_int, put_object, put_str, stat};
 use std::net::IpAddr;
 
 use bytes::Bytes;
@@ -449,38 +450,6 @@ pub(crate) fn parse_record(input: &Bytes) -> Result<S3Record, ParseError> {
     })
 }
 
-/// Appends `key: value` to a fresh object; `key` is static, so no allocation.
-#[inline]
-fn put(fields: &mut Fields, key: &'static str, value: Value) {
-    fields.push_unchecked(key.as_bytes(), value);
-}
-
-#[inline]
-fn put_str(fields: &mut Fields, key: &'static str, value: Option<Bytes>) {
-    if let Some(v) = value {
-        put(fields, key, Value::Str(v));
-    }
-}
-
-#[inline]
-fn put_int(fields: &mut Fields, key: &'static str, value: Option<i64>) {
-    if let Some(v) = value {
-        put(fields, key, Value::Int(v));
-    }
-}
-
-/// Adds `key: object` unless the object is empty.
-#[inline]
-fn put_object(fields: &mut Fields, key: &'static str, object: Fields) {
-    if !object.is_empty() {
-        put(fields, key, Value::Object(object));
-    }
-}
-
-fn stat(s: &'static str) -> Value {
-    Value::Str(Bytes::from_static(s.as_bytes()))
-}
-
 impl S3Record {
     /// The record as `aws.s3access.*` plus the derived ECS fields (see the
     /// module documentation).
@@ -816,22 +785,6 @@ fn month_number(s: &[u8]) -> Option<u32> {
         .iter()
         .position(|m| **m == lower)
         .map(|i| i as u32 + 1)
-}
-
-/// A decimal integer that fits an `i64` (what JSON consumers and
-/// Elasticsearch's `long` hold); `None` for anything else.
-fn parse_u63(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 19 {
-        return None;
-    }
-    let mut n: i64 = 0;
-    for &b in s {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
-    }
-    Some(n)
 }
 
 fn is_ip(s: &[u8]) -> bool {

@@ -46,6 +46,7 @@
 //! (`ecs`, Filebeat's processor default) and only `aws.vpcflow.*`
 //! (`original`).
 
+use super::doc::{parse_u63, put, put_int, put_object, put_str, stat};
 use std::cell::RefCell;
 use std::fmt;
 use std::net::IpAddr;
@@ -828,36 +829,6 @@ fn parse_record(
     })
 }
 
-#[inline]
-fn put(fields: &mut Fields, key: &'static str, value: Value) {
-    fields.push_unchecked(key.as_bytes(), value);
-}
-
-#[inline]
-fn put_str(fields: &mut Fields, key: &'static str, value: Option<Bytes>) {
-    if let Some(v) = value {
-        put(fields, key, Value::Str(v));
-    }
-}
-
-#[inline]
-fn put_int(fields: &mut Fields, key: &'static str, value: Option<i64>) {
-    if let Some(v) = value {
-        put(fields, key, Value::Int(v));
-    }
-}
-
-#[inline]
-fn put_object(fields: &mut Fields, key: &'static str, object: Fields) {
-    if !object.is_empty() {
-        put(fields, key, Value::Object(object));
-    }
-}
-
-fn stat(s: &'static str) -> Value {
-    Value::Str(Bytes::from_static(s.as_bytes()))
-}
-
 impl Ecs {
     /// Appends the ECS objects to `out`.
     fn write(self, out: &mut Fields) {
@@ -1026,21 +997,6 @@ fn tcp_flags(bits: i64) -> Value {
         .map(|(_, name)| stat(name))
         .collect();
     Value::Array(flags)
-}
-
-/// A decimal integer that fits an `i64`.
-fn parse_u63(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 19 {
-        return None;
-    }
-    let mut n: i64 = 0;
-    for &b in s {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
-    }
-    Some(n)
 }
 
 /// `Some(true)` for an IPv4 address, `Some(false)` for IPv6, `None` otherwise.
