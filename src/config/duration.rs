@@ -1,11 +1,11 @@
-//! Durations in configuration: `500ms`, `30s`, `5m`, `1h`, or a bare number of
-//! seconds (`30`, `0.5`).
+//! Durations in configuration: `500ms`, `30s`, `5m`, `1h`, `1d`, or a bare
+//! number of seconds (`30`, `0.5`). The one parser every option uses.
 
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, Visitor};
 
-/// Parses `500ms`, `30s`, `5m`, `1h` or a number of seconds.
+/// Parses `500ms`, `30s`, `5m`, `1h`, `1d` or a number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
@@ -20,9 +20,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
+        "d" => value * 86_400.0,
         _ => {
             return Err(format!(
-                "unknown duration unit `{unit}` (use ms, s, m or h)"
+                "unknown duration unit `{unit}` (use ms, s, m, h or d)"
             ))
         }
     };
@@ -81,7 +82,9 @@ mod tests {
         assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert!(parse_duration("5d").is_err());
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("").is_err());
     }

@@ -269,29 +269,12 @@ fn list(items: &[&str]) -> String {
         .join(", ")
 }
 
-/// `30`, `30s`, `500ms`, `2m`.
+/// `30`, `30s`, `500ms`, `2m` (see [`super::duration`]).
 fn parse_duration(node: &Node) -> Result<Duration, DeError> {
-    let text = node.as_str().unwrap_or_default().trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => (&text[..i], &text[i..]),
-        None => (text, "s"),
-    };
-    let value: f64 = number.parse().map_err(|_| DeError {
-        message: format!("expected a duration such as `30s`, `500ms` or `2m`, found `{text}`"),
+    super::duration::parse_duration(node.as_str().unwrap_or_default()).map_err(|message| DeError {
+        message,
         loc: Some(node.loc),
-    })?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => {
-            return Err(DeError {
-                message: format!("unknown duration unit `{unit}` (use ms, s or m)"),
-                loc: Some(node.loc),
-            })
-        }
-    };
-    Ok(Duration::from_secs_f64(secs))
+    })
 }
 
 /// The `name: {…}` entries of `inputs` or `outputs`.

@@ -249,29 +249,7 @@ pub(crate) fn duration<'de, D: serde::Deserializer<'de>>(
         .map_err(serde::de::Error::custom)
 }
 
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("expected a duration such as `30s`, `10m` or `2h`, found `{text}`"))?;
-    let scale = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
-        other => {
-            return Err(format!(
-                "unknown duration unit `{other}` (use ms, s, m, h or d)"
-            ))
-        }
-    };
-    Duration::try_from_secs_f64(value * scale).map_err(|e| format!("duration `{text}`: {e}"))
-}
+use crate::config::duration::parse_duration;
 
 /// The Prometheus name for a configured metric name: normalised (lowercase,
 /// `[a-z0-9_]`, see [`normalize_config_name`]), with the unit suffix appended

@@ -201,29 +201,7 @@ impl<'de> Deserialize<'de> for ConfigDuration {
     }
 }
 
-/// `500ms`, `1.5s`, `2m`, `1h`, `30` (seconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| {
-        format!("expected a duration such as `500ms`, `1s` or `2m`, found `{text}`")
-    })?;
-    let secs = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown duration unit `{other}` (use ms, s, m or h)"
-            ))
-        }
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is not a valid duration"))
-}
+pub use crate::config::duration::parse_duration;
 
 /// A size in bytes: a number, or `512KiB`, `10MiB`, `1GiB`, `10MB`, `100kb`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
