@@ -7,56 +7,17 @@
 //!
 //! Under `cargo test` (no `--bench` argument) it runs a small smoke load.
 
+#[path = "support/process.rs"]
+mod process;
 #[path = "support/workload.rs"]
 mod workload;
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
+
+use process::{cpu_seconds, fetch_metrics, free_port, proc_status, sum_metric};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn proc_status(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
-/// User + system CPU seconds of a process.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the `(comm)`; utime and stime are fields 14 and 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<f64>().ok()))
-        .sum();
-    let hz = 100.0; // USER_HZ on Linux
-    ticks / hz
-}
-
-fn metric(api: u16, name: &str, component: &str) -> u64 {
-    let out = Command::new("curl")
-        .args(["-s", &format!("http://127.0.0.1:{api}/metrics")])
-        .output();
-    let Ok(out) = out else { return 0 };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with(name) && l.contains(&format!("component=\"{component}\"")))
-        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
-        .map(|v| v as u64)
-        .sum()
-}
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -130,7 +91,11 @@ fn main() {
         w.join().expect("writer");
     }
     loop {
-        let sent = metric(api, "weir_component_sent_events_total", "sink");
+        let sent = sum_metric(
+            &fetch_metrics(api),
+            "weir_component_sent_events_total",
+            "sink",
+        );
         if sent >= lines {
             break;
         }

@@ -28,8 +28,12 @@
 
 #[path = "../tests/elasticsearch/osmem.rs"]
 mod osmem;
+#[path = "support/process.rs"]
+mod process;
 #[path = "support/workload.rs"]
 mod workload;
+
+use process::{cpu_seconds, fetch_metrics, free_port, proc_status, sum_metric};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -38,42 +42,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn proc_status(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
-/// User + system CPU seconds of a process.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<f64>().ok()))
-        .sum();
-    ticks / 100.0
-}
-
 fn metric(api: u16, name: &str, component: &str) -> u64 {
-    let body = osmem::http(api, "GET", "/metrics", b"").1;
-    String::from_utf8_lossy(&body)
-        .lines()
-        .filter(|l| l.starts_with(name) && l.contains(&format!("component=\"{component}\"")))
-        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
-        .map(|v| v as u64)
-        .sum()
+    sum_metric(&fetch_metrics(api), name, component)
 }
 
 /// A `_bulk` endpoint that only counts: it reads each body, counts its
