@@ -5,6 +5,7 @@
 //! flow back so inputs that can replay only move on once everything is delivered.
 //! See `DESIGN.md` in the shared folder and the README for the full picture.
 
+pub mod aws;
 pub mod codecs;
 pub mod config;
 pub mod event;
@@ -13,5 +14,6 @@ pub mod inputs;
 pub mod outputs;
 pub mod parsers;
 pub mod pattern;
+pub mod state;
 pub mod telemetry;
 pub mod topology;
