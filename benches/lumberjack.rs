@@ -12,6 +12,9 @@
 //!
 //! `cargo bench --bench lumberjack -- --warm-up-time 1 --measurement-time 3`
 
+#[path = "support/workload.rs"]
+mod workload;
+
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
@@ -20,44 +23,18 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tokio_util::codec::Decoder;
 use weir::codecs::beats_event::{frame_event, EventOptions};
-use weir::codecs::lumberjack::{encode_compressed, encode_frame, Frame, LumberjackCodec, Version};
+use weir::codecs::lumberjack::LumberjackCodec;
 
 const EVENTS_PER_WINDOW: u32 = 2048;
 const WINDOWS: usize = 4;
-
-/// A Filebeat 8 document of about 300 bytes; `i` varies the content so the
-/// compression ratio is realistic rather than ideal.
-fn document(i: u32) -> Bytes {
-    let ms = i % 1000;
-    let ip = format!("10.{}.{}.{}", i % 7, i % 251, (i * 7) % 253);
-    let status = [200, 200, 200, 304, 404, 500][(i % 6) as usize];
-    Bytes::from(format!(
-        r#"{{"@timestamp":"2024-05-01T12:00:{:02}.{ms:03}Z","@metadata":{{"beat":"filebeat","type":"_doc","version":"8.13.4"}},"message":"{ip} - - \"GET /api/v1/items/{} HTTP/1.1\" {status} {}","log":{{"offset":{}}},"input":{{"type":"filestream"}},"host":{{"name":"web-{}"}},"agent":{{"type":"filebeat","version":"8.13.4"}}}}"#,
-        i % 60,
-        i.wrapping_mul(2654435761) % 100_000,
-        (i * 37) % 20_000,
-        u64::from(i) * 173,
-        i % 4,
-    ))
-}
 
 /// The wire bytes of `WINDOWS` Filebeat windows and the total event JSON size.
 fn session() -> (Bytes, u64) {
     let mut wire = BytesMut::new();
     let mut json_bytes = 0u64;
     for window in 0..WINDOWS as u32 {
-        let head = Frame::WindowSize {
-            version: Version::V2,
-            count: EVENTS_PER_WINDOW,
-        };
-        encode_frame(&head, Version::V2, &mut wire);
-        let mut inner = BytesMut::new();
-        for seq in 1..=EVENTS_PER_WINDOW {
-            let payload = document(window * EVENTS_PER_WINDOW + seq);
-            json_bytes += payload.len() as u64;
-            encode_frame(&Frame::Json { seq, payload }, Version::V2, &mut inner);
-        }
-        encode_compressed(&inner, 3, Version::V2, &mut wire);
+        json_bytes +=
+            workload::beats_window(window * EVENTS_PER_WINDOW, EVENTS_PER_WINDOW, &mut wire);
     }
     (wire.freeze(), json_bytes)
 }

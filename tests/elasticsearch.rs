@@ -483,6 +483,90 @@ fn exhausted_retries_are_dead_lettered() {
     assert_eq!(proxy.bulks(), 6);
 }
 
+/// A proxy that answers 401, as a cluster with security enabled does, to
+/// every request without exactly `expected` as its `Authorization`.
+fn secured(es: &Osmem, expected: String) -> Proxy {
+    Proxy::start(es.port, move |s| {
+        if s.authorization.as_deref() == Some(expected.as_str()) {
+            Fault::Pass
+        } else {
+            Fault::Status(401)
+        }
+    })
+}
+
+#[test]
+fn basic_auth_and_api_keys_reach_a_secured_cluster() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let es = Osmem::start();
+    let n = 200;
+
+    let proxy = secured(&es, format!("Basic {}", b64("weir_writer:s3cret pass")));
+    let run = Run::new(
+        &events(n),
+        &format!(
+            "hosts: ['{}']\n    index: weir-basic\n    user: weir_writer\n    password: 's3cret pass'\n",
+            proxy.url()
+        ),
+    );
+    run.run();
+    assert_exactly(&es, "weir-basic", n);
+    assert_eq!(proxy.faults(), 0, "a request went out without credentials");
+
+    // `id:key`, which weir encodes, and the already encoded form Kibana shows.
+    let (id, key) = ("VuaCfGcBCdbkQm-e5aOx", "ui2lp2axTNmsyakw9tvNnw");
+    for (i, api_key) in [format!("{id}:{key}"), b64(&format!("{id}:{key}"))]
+        .into_iter()
+        .enumerate()
+    {
+        let proxy = secured(&es, format!("ApiKey {}", b64(&format!("{id}:{key}"))));
+        let index = format!("weir-apikey-{i}");
+        let run = Run::new(
+            &events(n),
+            &format!(
+                "hosts: ['{}']\n    index: {index}\n    api_key: '{api_key}'\n",
+                proxy.url()
+            ),
+        );
+        run.run();
+        assert_exactly(&es, &index, n);
+        assert_eq!(
+            proxy.faults(),
+            0,
+            "api_key {api_key}: a request was refused"
+        );
+    }
+}
+
+#[test]
+fn wrong_credentials_are_retried_then_dead_lettered_never_dropped() {
+    let es = Osmem::start();
+    let proxy = secured(&es, "Basic nobody-has-this".to_owned());
+    let n = 50;
+    let run = Run::new(
+        &events(n),
+        &format!(
+            "hosts: ['{}']\n    index: weir-denied\n    user: weir\n    password: wrong\n    \
+             max_retries: 1\n    {SAFE}",
+            proxy.url()
+        ),
+    );
+    let stderr = run.run();
+    assert_eq!(es.count("weir-denied"), 0);
+    let letters = run.dead_letters();
+    assert_eq!(
+        letters.len(),
+        n,
+        "every refused event is in the dead-letter queue"
+    );
+    assert!(letters.iter().all(|l| l["status"] == 401), "{letters:?}");
+    assert!(
+        stderr.contains("401") || stderr.contains("unauthorized"),
+        "the log names the refusal: {stderr}"
+    );
+}
+
 fn scrape(api: u16) -> String {
     String::from_utf8_lossy(&osmem::http(api, "GET", "/metrics", b"").1).into_owned()
 }

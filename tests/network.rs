@@ -1,5 +1,5 @@
 //! Syslog framings, UDP and TLS with real clients: util-linux `logger`,
-//! Python's `ssl` module.
+//! Python's `ssl` module, and a real rsyslogd relaying to weir.
 
 mod common;
 
@@ -322,4 +322,102 @@ fn a_bad_certificate_path_fails_validation_naming_it() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cert_file `/nope/cert.pem`"), "{err}");
+}
+
+/// rsyslogd's own configuration directory and process, killed when dropped.
+struct Rsyslog {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real rsyslogd that takes syslog over TCP on `listen` and forwards it to
+/// weir on `forward_to` the way production relays are set up: RFC 5424
+/// messages, octet-counted framing (RFC 6587), over TCP.
+fn rsyslog_relay(listen: u16, forward_to: u16) -> Rsyslog {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global(workDirectory=\"{dir}\")\n\
+             module(load=\"imtcp\")\n\
+             input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{listen}\")\n\
+             action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{forward_to}\" protocol=\"tcp\"\n\
+                    TCP_Framing=\"octet-counted\" template=\"RSYSLOG_SyslogProtocol23Format\")\n",
+            dir = dir.path().display()
+        ),
+    )
+    .expect("write rsyslog.conf");
+    let rsyslogd = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .expect("rsyslogd not found: run scripts/provision (Debian package rsyslog)");
+    let child = Command::new(rsyslogd)
+        .arg("-n")
+        .arg("-f")
+        .arg(&conf)
+        .arg("-i")
+        .arg(dir.path().join("rsyslogd.pid"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rsyslogd");
+    wait_for_port(listen);
+    Rsyslog { child, _dir: dir }
+}
+
+#[test]
+fn rsyslog_forwards_octet_counted_rfc5424_unchanged() {
+    let weir_port = free_port();
+    let mut w = start(
+        &format!(
+            "{{ type: tcp, address: '127.0.0.1:{weir_port}', framing: auto, format: syslog }}"
+        ),
+        Some(weir_port),
+    );
+    let relay_port = free_port();
+    let _relay = rsyslog_relay(relay_port, weir_port);
+    let p = relay_port.to_string();
+    let n = 20;
+    for i in 0..n {
+        logger(&[
+            "--tcp",
+            "--rfc5424",
+            "-n",
+            "127.0.0.1",
+            "-P",
+            &p,
+            "-t",
+            "billing",
+            "-p",
+            "local3.warning",
+            &format!("invoice {i} failed: code=E{i:03}"),
+        ]);
+    }
+    let events = read_json_lines(
+        w.child.stdout.take().expect("stdout"),
+        n,
+        Duration::from_secs(30),
+    );
+    assert_eq!(events.len(), n, "{events:?}");
+    for (i, e) in events.iter().enumerate() {
+        let wanted = format!("invoice {i} failed: code=E{i:03}");
+        assert_eq!(e["message"].as_str(), Some(wanted.as_str()), "{e}");
+        assert_eq!(e["log"]["syslog"]["appname"], "billing", "{e}");
+        assert_eq!(e["log"]["syslog"]["facility"]["name"], "local3", "{e}");
+        assert_eq!(e["log"]["syslog"]["severity"]["name"], "Warning", "{e}");
+        assert!(e["@timestamp"].is_string(), "{e}");
+        // rsyslog adds its own structured data; it arrives parsed.
+        assert_eq!(
+            e["log"]["syslog"]["structured_data"]["timeQuality"]["tzKnown"], "1",
+            "{e}"
+        );
+    }
 }

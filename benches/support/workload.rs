@@ -1,5 +1,5 @@
 //! Generated workloads shared by the benches: realistic ~300-byte NDJSON
-//! application log lines.
+//! application log lines and Filebeat documents.
 
 #![allow(dead_code)]
 
@@ -67,4 +67,45 @@ pub fn ndjson(n: u64) -> Vec<u8> {
         out.push(b'\n');
     }
     out
+}
+
+/// A Filebeat 8 document of about 300 bytes; `i` varies the content so the
+/// compression ratio is realistic rather than ideal.
+pub fn filebeat_document(i: u32) -> bytes::Bytes {
+    let ms = i % 1000;
+    let ip = format!("10.{}.{}.{}", i % 7, i % 251, (i * 7) % 253);
+    let status = [200, 200, 200, 304, 404, 500][(i % 6) as usize];
+    bytes::Bytes::from(format!(
+        r#"{{"@timestamp":"2024-05-01T12:00:{:02}.{ms:03}Z","@metadata":{{"beat":"filebeat","type":"_doc","version":"8.13.4"}},"message":"{ip} - - \"GET /api/v1/items/{} HTTP/1.1\" {status} {}","log":{{"offset":{}}},"input":{{"type":"filestream"}},"host":{{"name":"web-{}"}},"agent":{{"type":"filebeat","version":"8.13.4"}}}}"#,
+        i % 60,
+        i.wrapping_mul(2654435761) % 100_000,
+        (i * 37) % 20_000,
+        u64::from(i) * 173,
+        i % 4,
+    ))
+}
+
+/// Appends one Filebeat window to `wire` as Filebeat sends it: a `W` frame,
+/// then the `count` documents from `first + 1` as `J` frames (sequence
+/// numbers 1..=count) inside one zlib `C` frame at level 3. Returns the
+/// bytes of event JSON in the window.
+pub fn beats_window(first: u32, count: u32, wire: &mut bytes::BytesMut) -> u64 {
+    use weir::codecs::lumberjack::{encode_compressed, encode_frame, Frame, Version};
+    encode_frame(
+        &Frame::WindowSize {
+            version: Version::V2,
+            count,
+        },
+        Version::V2,
+        wire,
+    );
+    let mut inner = bytes::BytesMut::new();
+    let mut json_bytes = 0;
+    for seq in 1..=count {
+        let payload = filebeat_document(first + seq);
+        json_bytes += payload.len() as u64;
+        encode_frame(&Frame::Json { seq, payload }, Version::V2, &mut inner);
+    }
+    encode_compressed(&inner, 3, Version::V2, wire);
+    json_bytes
 }

@@ -46,6 +46,8 @@ pub struct Seen {
     /// The first two lines of the (decompressed) body: for a `_bulk`, the
     /// first action and its document.
     pub body_head: String,
+    /// The `Authorization` header, as sent.
+    pub authorization: Option<String>,
 }
 
 type Policy = dyn Fn(&Seen) -> Fault + Send + Sync;
@@ -346,6 +348,7 @@ async fn serve(
                 &plain[..nth_newline(&plain, 2).unwrap_or(plain.len())],
             )
             .into_owned(),
+            authorization: req.header("authorization").map(str::to_owned),
         };
         let fault = policy(&seen);
         if fault != Fault::Pass {
