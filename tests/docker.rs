@@ -21,6 +21,8 @@
 //!   pipelines declare (`metric_filter`, `threshold`), with labels they carry.
 
 mod common;
+#[path = "elasticsearch/osmem.rs"]
+mod osmem;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -737,6 +739,7 @@ fn fields_by_index() -> &'static BTreeMap<String, BTreeMap<String, Value>> {
             .into_iter()
             .find(|(_, s)| profiles(s).is_empty())
             .expect("default weir");
+        let env: HashMap<String, String> = service_env(service).into_iter().collect();
         let samples_mount = mounts(service)
             .into_iter()
             .find(|m| m.source == "samples")
@@ -763,7 +766,7 @@ fn fields_by_index() -> &'static BTreeMap<String, BTreeMap<String, Value>> {
                     continue;
                 }
                 for pattern in input["paths"].as_array().expect("paths") {
-                    let pattern = pattern.as_str().expect("path");
+                    let pattern = interpolate(pattern.as_str().expect("path"), &env);
                     let Some(rel) = pattern.strip_prefix(&format!("{samples_mount}/")) else {
                         continue;
                     };
@@ -1591,4 +1594,102 @@ fn grafana_queries_are_valid_promql_over_metrics_weir_exports() {
     // Both kinds of metrics are on the dashboards.
     assert!(used.iter().any(|m| m.starts_with("weir_")));
     assert!(used.iter().any(|m| !m.starts_with("weir_")));
+}
+
+// ---- the default stack, run for real ------------------------------------------------
+
+/// The default weir service's pipelines run as the container runs them —
+/// same files, same working directory layout, the samples the `samples`
+/// container writes — against a real OpenSearch-compatible server in place of
+/// Elasticsearch, with the addresses moved to free loopback ports. Every
+/// sample reaches its index, a live TCP event too, and every metric the
+/// stack's pipelines declare is on the scrape endpoint Prometheus reads, so
+/// no dashboard panel stays empty for want of data.
+#[test]
+fn the_default_stack_indexes_the_samples_and_exposes_its_metrics() {
+    use std::io::Write as _;
+    use std::time::{Duration, Instant};
+
+    let es = osmem::Osmem::start();
+    let (name, service) = weir_services()
+        .into_iter()
+        .find(|(_, s)| profiles(s).is_empty())
+        .expect("default weir");
+    let view = workdir_view();
+    let data = tempfile::tempdir().expect("tempdir");
+    let (api, scrape, tcp) = (free_port(), free_port(), free_port());
+    let mut cmd = weir();
+    cmd.current_dir(view.path()).arg("run");
+    for (_, host) in service_pipelines(name, service) {
+        cmd.arg(host);
+    }
+    for (k, v) in service_env(service) {
+        cmd.env(k, v);
+    }
+    cmd.env("ELASTICSEARCH_URL", &es.url)
+        .env("WEIR_API_LISTEN", format!("127.0.0.1:{api}"))
+        .env("WEIR_PROMETHEUS_LISTEN", format!("127.0.0.1:{scrape}"))
+        .env("WEIR_APP_ADDRESS", format!("127.0.0.1:{tcp}"))
+        .env("WEIR_DATA_DIR", data.path().join("data"))
+        .env("WEIR_SAMPLES_DIR", samples())
+        .env("WEIR_LOGS_DIR", data.path().join("no-local-logs"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn weir");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    wait_for_port(tcp);
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", tcp)).expect("connect");
+    conn.write_all(b"{\"log\":{\"level\":\"error\"},\"service\":{\"name\":\"live\"},\"message\":\"disk full\"}\n")
+        .expect("send");
+    drop(conn);
+
+    // Sample lines per index (a VPC flow file's header line is no record).
+    let lines = |rel: &str| {
+        let text = std::fs::read_to_string(samples().join(rel)).expect("sample");
+        text.lines().filter(|l| !l.is_empty() && !l.starts_with("version ")).count() as u64
+    };
+    let expected = [
+        ("weir-app-*", lines("app/sample.ndjson") + 1),
+        ("weir-s3-access-*", lines("s3-access/sample.log")),
+        ("weir-vpc-flow-*", lines("vpc-flow/sample.log")),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts: Vec<u64> = expected.iter().map(|(i, _)| es.count(i)).collect();
+        if counts.iter().zip(&expected).all(|(c, (_, e))| c == e) {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err);
+            panic!("weir exited ({status}) with {counts:?} of {expected:?}:\n{err}");
+        }
+        assert!(Instant::now() < deadline, "indexed {counts:?}, expected {expected:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let child = Kill(child);
+    let (status, health) = osmem::http(api, "GET", "/health", b"");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&health));
+    let (status, body) = osmem::http(scrape, "GET", "/metrics", b"");
+    assert_eq!(status, 200);
+    let exposition = String::from_utf8_lossy(&body);
+    let exposed: BTreeSet<&str> = exposition
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let declared = scraped_metrics(name).metrics;
+    for metric in declared.keys() {
+        assert!(exposed.contains(metric.as_str()), "{metric} is not on the scrape endpoint:\n{exposition}");
+    }
+    for internal in ["weir_component_received_events_total", "weir_component_sent_events_total", "weir_error_codes_total"] {
+        assert!(exposed.contains(internal), "{internal} missing:\n{exposition}");
+    }
+    drop(child);
 }
