@@ -494,7 +494,7 @@ fn dockerfile_passes_hadolint_and_builds_what_the_stack_needs() {
     assert!(ops("FROM").count() >= 2, "multi-stage build");
     let exposed: BTreeSet<&str> = ops("EXPOSE").flat_map(str::split_whitespace).collect();
     assert_eq!(exposed, BTreeSet::from(["5044", "9598", "9600"]));
-    let user = ops("USER").last().expect("USER");
+    let user = ops("USER").next_back().expect("USER");
     assert!(
         !user.starts_with("root") && !user.starts_with("0"),
         "runs as {user}"
@@ -1652,7 +1652,9 @@ fn the_default_stack_indexes_the_samples_and_exposes_its_metrics() {
     // Sample lines per index (a VPC flow file's header line is no record).
     let lines = |rel: &str| {
         let text = std::fs::read_to_string(samples().join(rel)).expect("sample");
-        text.lines().filter(|l| !l.is_empty() && !l.starts_with("version ")).count() as u64
+        text.lines()
+            .filter(|l| !l.is_empty() && !l.starts_with("version "))
+            .count() as u64
     };
     let expected = [
         ("weir-app-*", lines("app/sample.ndjson") + 1),
@@ -1667,10 +1669,14 @@ fn the_default_stack_indexes_the_samples_and_exposes_its_metrics() {
         }
         if let Ok(Some(status)) = child.try_wait() {
             let mut err = String::new();
-            let _ = std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err);
+            let _ =
+                std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err);
             panic!("weir exited ({status}) with {counts:?} of {expected:?}:\n{err}");
         }
-        assert!(Instant::now() < deadline, "indexed {counts:?}, expected {expected:?}");
+        assert!(
+            Instant::now() < deadline,
+            "indexed {counts:?}, expected {expected:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let child = Kill(child);
@@ -1686,10 +1692,20 @@ fn the_default_stack_indexes_the_samples_and_exposes_its_metrics() {
         .collect();
     let declared = scraped_metrics(name).metrics;
     for metric in declared.keys() {
-        assert!(exposed.contains(metric.as_str()), "{metric} is not on the scrape endpoint:\n{exposition}");
+        assert!(
+            exposed.contains(metric.as_str()),
+            "{metric} is not on the scrape endpoint:\n{exposition}"
+        );
     }
-    for internal in ["weir_component_received_events_total", "weir_component_sent_events_total", "weir_error_codes_total"] {
-        assert!(exposed.contains(internal), "{internal} missing:\n{exposition}");
+    for internal in [
+        "weir_component_received_events_total",
+        "weir_component_sent_events_total",
+        "weir_error_codes_total",
+    ] {
+        assert!(
+            exposed.contains(internal),
+            "{internal} missing:\n{exposition}"
+        );
     }
     drop(child);
 }
