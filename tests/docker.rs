@@ -1618,6 +1618,7 @@ fn the_default_stack_indexes_the_samples_and_exposes_its_metrics() {
     let view = workdir_view();
     let data = tempfile::tempdir().expect("tempdir");
     let (api, scrape, tcp) = (free_port(), free_port(), free_port());
+    let log = data.path().join("weir.log");
     let mut cmd = weir();
     cmd.current_dir(view.path()).arg("run");
     for (_, host) in service_pipelines(name, service) {
@@ -1634,8 +1635,8 @@ fn the_default_stack_indexes_the_samples_and_exposes_its_metrics() {
         .env("WEIR_SAMPLES_DIR", samples())
         .env("WEIR_LOGS_DIR", data.path().join("no-local-logs"))
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn weir");
+        .stderr(std::fs::File::create(&log).expect("log file"));
+    /// Stops weir however the test ends.
     struct Kill(std::process::Child);
     impl Drop for Kill {
         fn drop(&mut self) {
@@ -1643,6 +1644,7 @@ fn the_default_stack_indexes_the_samples_and_exposes_its_metrics() {
             let _ = self.0.wait();
         }
     }
+    let mut child = Kill(cmd.spawn().expect("spawn weir"));
     wait_for_port(tcp);
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", tcp)).expect("connect");
     conn.write_all(b"{\"log\":{\"level\":\"error\"},\"service\":{\"name\":\"live\"},\"message\":\"disk full\"}\n")
@@ -1667,19 +1669,17 @@ fn the_default_stack_indexes_the_samples_and_exposes_its_metrics() {
         if counts.iter().zip(&expected).all(|(c, (_, e))| c == e) {
             break;
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            let _ =
-                std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err);
+        if let Ok(Some(status)) = child.0.try_wait() {
+            let err = std::fs::read_to_string(&log).unwrap_or_default();
             panic!("weir exited ({status}) with {counts:?} of {expected:?}:\n{err}");
         }
         assert!(
             Instant::now() < deadline,
-            "indexed {counts:?}, expected {expected:?}"
+            "indexed {counts:?}, expected {expected:?}; weir's log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let child = Kill(child);
     let (status, health) = osmem::http(api, "GET", "/health", b"");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&health));
     let (status, body) = osmem::http(scrape, "GET", "/metrics", b"");
@@ -1706,6 +1706,37 @@ fn the_default_stack_indexes_the_samples_and_exposes_its_metrics() {
             exposed.contains(internal),
             "{internal} missing:\n{exposition}"
         );
+    }
+
+    // A restart (the container's `restart: unless-stopped`, or `compose
+    // restart weir`) reads the files again: their documents come back with
+    // the same ids, as 409 conflicts, and the indices stay as they were.
+    drop(child);
+    let child = Kill(cmd.spawn().expect("spawn weir again"));
+    let samples_total: u64 = expected.iter().map(|(_, n)| n).sum::<u64>() - 1;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = osmem::http(scrape, "GET", "/metrics", b"");
+        let conflicts: f64 = String::from_utf8_lossy(&body)
+            .lines()
+            .filter(|l| {
+                l.starts_with("weir_elasticsearch_documents_total{")
+                    && l.contains("result=\"conflict\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if conflicts as u64 >= samples_total {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{conflicts} of {samples_total} samples came back as conflicts; weir's log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for (index, n) in expected {
+        assert_eq!(es.count(index), n, "{index} after a restart");
     }
     drop(child);
 }
