@@ -369,7 +369,12 @@ fn load_input(
     errors: &mut Vec<ConfigError>,
 ) -> Option<InputSpec> {
     let kind = component_type(file, "input", name, node, inputs::registry::INPUTS, errors)?;
-    let (common, rest) = node.split_keys(INPUT_COMMON);
+    // Inputs that decode `format` themselves get it among their options and
+    // say what, if anything, is left for a parse filter.
+    let reads_format = inputs::registry::READS_FORMAT.contains(&kind.as_str());
+    let own_keys: &[&str] = if reads_format { &["type"] } else { INPUT_COMMON };
+    let (_, rest) = node.split_keys(own_keys);
+    let (common, _) = node.split_keys(INPUT_COMMON);
     let context = format!("input `{name}` ({kind})");
     let config = match inputs::registry::build(&kind, &rest) {
         Ok(c) => Some(c),
@@ -379,7 +384,15 @@ fn load_input(
         }
     };
     let mut format = None;
-    if let Some((_, f)) = common.iter().find(|(k, _)| k == "format") {
+    let format_node = common.iter().find(|(k, _)| k == "format").map(|(_, f)| f);
+    let parse_format = match (&config, format_node) {
+        (Some(config), Some(f)) if reads_format => config
+            .pipeline_format()
+            .map(|name| Node::scalar(name, f.loc)),
+        (_, Some(f)) if !reads_format => Some(f.clone()),
+        _ => None,
+    };
+    if let Some(f) = parse_format {
         let options = Node {
             kind: NodeKind::Map(vec![(Node::scalar("format", f.loc), f.clone())]),
             loc: f.loc,

@@ -96,7 +96,9 @@ impl Fields {
         Some(self.entries.remove(i).1)
     }
 
-    /// Moves every field of `other` into `self`, replacing same-named fields.
+    /// Moves every field of `other` into `self`. A same-named field is
+    /// replaced, except that two objects are merged key by key: an input's
+    /// `aws.s3.*` fields survive a parser that adds `aws.s3access.*`.
     pub fn merge(&mut self, other: Fields) {
         if self.entries.is_empty() {
             self.entries = other.entries;
@@ -105,14 +107,22 @@ impl Fields {
         if other.entries.len() > self.entries.len() {
             // The common case: a parsed document merged into the few fields
             // an input set. Keep the larger allocation and put the input's
-            // fields first (same order as appending), skipping any the
-            // document replaces.
+            // fields first (same order as appending).
             let mut merged = other.entries;
             let mine = std::mem::take(&mut self.entries);
-            let kept: Vec<_> = mine
-                .into_iter()
-                .filter(|(k, _)| !merged.iter().any(|(m, _)| m == k))
-                .collect();
+            let mut kept = Vec::with_capacity(mine.len());
+            for (k, v) in mine {
+                match merged.iter_mut().find(|(m, _)| *m == k) {
+                    Some((_, theirs)) => {
+                        if let (Value::Object(ours), Value::Object(newer)) = (v, theirs) {
+                            let mut combined = ours;
+                            combined.merge(std::mem::take(newer));
+                            *newer = combined;
+                        }
+                    }
+                    None => kept.push((k, v)),
+                }
+            }
             merged.splice(0..0, kept);
             self.entries = merged;
             return;
@@ -120,7 +130,10 @@ impl Fields {
         self.entries.reserve(other.entries.len());
         for (k, v) in other.entries {
             match self.position(&k) {
-                Some(i) => self.entries[i].1 = v,
+                Some(i) => match (&mut self.entries[i].1, v) {
+                    (Value::Object(ours), Value::Object(theirs)) => ours.merge(theirs),
+                    (slot, v) => *slot = v,
+                },
                 None => self.entries.push((k, v)),
             }
         }
@@ -349,6 +362,37 @@ mod tests {
         let mut other_way = big;
         other_way.merge(small);
         assert_eq!(other_way.get("x"), Some(&Value::Int(2)));
+    }
+
+    #[test]
+    fn merge_combines_same_named_objects_both_ways() {
+        let obj = |pairs: &[(&str, i64)]| {
+            let mut f = Fields::new();
+            for (k, v) in pairs {
+                f.insert(*k, Value::Int(*v));
+            }
+            Value::Object(f)
+        };
+        // An input's `aws.s3` next to a parser's `aws.s3access`, in both
+        // size orders (the two code paths), and a scalar still replaced.
+        for extra in [0, 5] {
+            let mut input = Fields::new();
+            input.insert("aws", obj(&[("s3", 1), ("shared", 1)]));
+            input.insert("n", Value::Int(1));
+            let mut parsed = Fields::new();
+            parsed.insert("aws", obj(&[("s3access", 2), ("shared", 2)]));
+            parsed.insert("n", Value::Int(2));
+            for i in 0..extra {
+                parsed.insert(format!("k{i}").as_str(), Value::Int(i));
+            }
+            input.merge(parsed);
+            assert_eq!(
+                input.get("aws"),
+                Some(&obj(&[("s3", 1), ("shared", 2), ("s3access", 2)])),
+                "extra={extra}"
+            );
+            assert_eq!(input.get("n"), Some(&Value::Int(2)));
+        }
     }
 
     #[test]

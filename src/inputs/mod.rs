@@ -34,6 +34,13 @@ pub trait InputConfig: Debug + Send + Sync {
     /// Starts the input. Binding and opening happen inside the task, which
     /// fails with a message naming what could not be opened.
     fn build(&self, cx: InputContext) -> anyhow::Result<InputTask>;
+
+    /// For inputs in [`registry::READS_FORMAT`]: the format the pipeline
+    /// should still parse this input's events with (`None` when the input
+    /// decodes everything itself or the format is plain lines).
+    fn pipeline_format(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// What a running input is given.

@@ -18,6 +18,14 @@ fn checked<T>(config: T, check: impl FnOnce(&T) -> Result<(), String>) -> Result
     Ok(config)
 }
 
+/// Inputs that take `format` among their own options, because the format
+/// changes how they read (an S3 export's key layout, a Kinesis record that
+/// holds many log events). The pipeline applies only what
+/// [`InputConfig::pipeline_format`] returns as a parse filter.
+///
+/// [`InputConfig::pipeline_format`]: super::InputConfig::pipeline_format
+pub const READS_FORMAT: &[&str] = &[];
+
 /// Builds input `kind` from its options (without `type` and `format`).
 pub fn build(kind: &str, options: &Node) -> Result<Arc<dyn InputConfig>, DeError> {
     Ok(match kind {
