@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
@@ -171,7 +172,12 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            runtime.block_on(run(specs))
+            let code = runtime.block_on(run(specs));
+            // Everything is flushed by now. A `stdin` input stopped by a signal
+            // leaves tokio's blocking read of the terminal behind, which would
+            // hold a plain drop of the runtime forever.
+            runtime.shutdown_timeout(Duration::from_millis(500));
+            code
         }
     }
 }

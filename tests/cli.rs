@@ -134,6 +134,53 @@ fn stdin_to_stdout_parses_tags_and_exits_zero_at_eof() {
 }
 
 #[test]
+fn sigterm_with_stdin_still_open_flushes_and_exits_zero() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.ndjson");
+    let p = pipeline(&format!(
+        "api: {{ listen: '127.0.0.1:{port}' }}\ninputs:\n  in: {{ type: stdin }}\n\
+         outputs:\n  o: {{ type: file, path: '{}' }}\n",
+        out.display()
+    ));
+    let mut child = weir()
+        .arg("run")
+        .arg(&p.path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start weir");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"one\ntwo\n").expect("write stdin");
+    stdin.flush().expect("flush stdin");
+    wait_for_port(port);
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 2
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "events never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // stdin stays open (a terminal, a pipe from a live program): the signal
+    // alone must end the run, without waiting for the blocked read.
+    signal(&child, "TERM");
+    let status = wait_exit(&mut child, std::time::Duration::from_secs(15));
+    drop(stdin);
+    assert!(status.success(), "{status:?}");
+    let text = std::fs::read_to_string(&out).expect("output");
+    assert_eq!(text.lines().count(), 2, "{text}");
+}
+
+#[test]
 fn file_input_to_file_output_with_strftime_path() {
     let p = pipeline("");
     let src = p.dir.path().join("in-1.log");
