@@ -66,6 +66,8 @@ fn create_bucket(moto: &Moto, bucket: &str) {
 /// A running weir and its pipeline file (kept while it runs).
 struct Weir {
     child: Child,
+    /// The API port (`/metrics`).
+    api: u16,
     _pipeline: Pipeline,
 }
 
@@ -74,9 +76,9 @@ struct Weir {
 fn spawn_weir(moto: &Moto, yaml: &str) -> Weir {
     // One worker keeps batches in input order, so objects can be compared
     // with the input line by line.
+    let api = free_port();
     let p = pipeline(&format!(
-        "api: {{ listen: '127.0.0.1:{}' }}\nworkers: 1\n{yaml}",
-        free_port()
+        "api: {{ listen: '127.0.0.1:{api}' }}\nworkers: 1\n{yaml}"
     ));
     let mut cmd = weir();
     moto.env(&mut cmd)
@@ -86,6 +88,7 @@ fn spawn_weir(moto: &Moto, yaml: &str) -> Weir {
         .stderr(Stdio::piped());
     Weir {
         child: cmd.spawn().expect("spawn weir"),
+        api,
         _pipeline: p,
     }
 }
@@ -108,6 +111,22 @@ fn finish(mut w: Weir) -> (std::process::ExitStatus, String) {
         std::io::Read::read_to_string(&mut stderr, &mut err).expect("stderr");
     }
     (status, err)
+}
+
+/// `GET /metrics` on weir's API port.
+fn scrape(port: u16) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).expect("read response");
+    response
 }
 
 /// Writes `input` to the child's stdin and closes it.
@@ -359,6 +378,22 @@ fn max_age_uploads_while_the_input_is_still_open() {
     };
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].text, "early 1\nearly 2\n");
+    // The upload is counted (the object was gzip: stored bytes differ from
+    // the 16 bytes of text).
+    let metrics = scrape(w.api);
+    let labels = "component=\"s\",pipeline=\"test\"";
+    for line in [
+        format!("weir_s3_output_objects_total{{{labels},result=\"uploaded\"}} 1"),
+        format!("weir_s3_output_open_objects{{{labels}}} 0"),
+        format!("weir_s3_output_bytes_total{{{labels}}} {}", first[0].size),
+        format!("weir_s3_output_retries_total{{{labels}}} 0"),
+    ] {
+        assert!(metrics.contains(&line), "no `{line}` in\n{metrics}");
+    }
+    assert!(
+        metrics.contains("weir_s3_output_upload_duration_seconds_count{"),
+        "{metrics}"
+    );
     stdin.write_all(b"late\n").unwrap();
     drop(stdin);
     let (status, err) = finish(w);
@@ -428,4 +463,122 @@ fn sigterm_uploads_the_open_objects_before_exit() {
     assert!(objects[0].key.starts_with("k//"), "{}", objects[0].key);
     assert_eq!(objects[0].text, input);
     assert!(err.contains("key_prefix references a field"), "{err}");
+}
+
+/// The output in-process, fed batches by hand, so that each batch's
+/// acknowledgement can be watched while objects are (not yet) uploaded.
+mod acks {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use weir::config::yaml;
+    use weir::event::Event;
+    use weir::outputs::{OutputConfig, OutputContext, OutputMetrics};
+    use weir::topology::ack::{Ack, AckReceiver, BatchStatus};
+    use weir::topology::batch::{Batch, OutputBatch};
+
+    use super::moto::Moto;
+    use super::{create_bucket, objects};
+
+    fn start(
+        moto: &Moto,
+        options: &str,
+    ) -> (
+        async_channel::Sender<OutputBatch>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        // The SDK in this process finds moto's fake credentials here, as
+        // the weir binary does in the other tests.
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ] {
+            std::env::set_var(k, v);
+        }
+        let text = format!(
+            "{options}\nendpoint: {}\nforce_path_style: true\nretry_initial_backoff: 50ms\n\
+             retry_max_backoff: 200ms\nencoding: text\n",
+            moto.endpoint
+        );
+        let node = yaml::parse(&text).expect("yaml");
+        let settings = weir::outputs::s3::load(&node).expect("valid options");
+        let (tx, rx) = async_channel::bounded(4);
+        let task = settings
+            .build(OutputContext {
+                pipeline: Arc::from("p"),
+                name: Arc::from("s3"),
+                input: rx,
+                data_dir: std::env::temp_dir(),
+                metrics: OutputMetrics::new("p", "s3"),
+            })
+            .expect("build");
+        (tx, tokio::spawn(task))
+    }
+
+    fn batch(name: &str, n: usize) -> (OutputBatch, AckReceiver) {
+        let (ack, rx) = Ack::new();
+        let events = (0..n)
+            .map(|i| Event::from_text(&format!("{name} {i}")))
+            .collect();
+        let batch = Batch {
+            events,
+            ack,
+            input: 0,
+        };
+        (OutputBatch::all(Arc::new(batch)), rx)
+    }
+
+    async fn pending_for(rx: &mut AckReceiver, d: Duration) {
+        tokio::time::sleep(d).await;
+        assert_eq!(rx.try_status(), None, "acknowledged before its upload");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_is_acknowledged_once_every_object_with_its_events_is_uploaded() {
+        let moto = Moto::start();
+        let (tx, task) = start(&moto, "bucket: acked\nmax_events: 4");
+        // A's 3 events and B's first go to the first object (4 events: full,
+        // uploaded at once — but the bucket does not exist yet); B's other
+        // 2 stay in the second, open object.
+        let (a, mut a_rx) = batch("a", 3);
+        let (b, mut b_rx) = batch("b", 3);
+        tx.send(a).await.unwrap();
+        tx.send(b).await.unwrap();
+        pending_for(&mut a_rx, Duration::from_secs(1)).await;
+        assert_eq!(b_rx.try_status(), None);
+        tokio::task::block_in_place(|| create_bucket(&moto, "acked"));
+        let status = tokio::time::timeout(Duration::from_secs(10), &mut a_rx)
+            .await
+            .expect("A acknowledged once its object is uploaded");
+        assert_eq!(status, BatchStatus::Delivered);
+        // B's last events are in an object that is still open.
+        pending_for(&mut b_rx, Duration::from_millis(500)).await;
+        drop(tx);
+        task.await.unwrap().expect("the output finishes cleanly");
+        assert_eq!(b_rx.await, BatchStatus::Delivered);
+        let texts: Vec<String> = tokio::task::block_in_place(|| {
+            objects(&moto, "acked")
+                .into_iter()
+                .map(|o| o.text)
+                .collect()
+        });
+        assert_eq!(texts, vec!["a 0\na 1\na 2\nb 0\n", "b 1\nb 2\n"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_given_up_object_fails_its_batches() {
+        let moto = Moto::start();
+        let (tx, task) = start(&moto, "bucket: missing\nmax_retries: 1");
+        let (a, a_rx) = batch("a", 2);
+        tx.send(a).await.unwrap();
+        drop(tx);
+        let result = task.await.unwrap();
+        let err = format!("{:#}", result.expect_err("the output reports the loss"));
+        assert!(err.contains("1 object(s) could not be uploaded"), "{err}");
+        assert_eq!(a_rx.await, BatchStatus::Failed);
+    }
 }
