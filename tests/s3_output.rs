@@ -582,3 +582,34 @@ mod acks {
         assert_eq!(a_rx.await, BatchStatus::Failed);
     }
 }
+
+#[test]
+fn a_silent_endpoint_times_out_and_is_retried() {
+    // Accepts connections (the kernel does) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().unwrap().port();
+    let moto = Moto::start();
+    let p = format!(
+        "inputs:\n  in: {{ type: stdin }}\noutputs:\n  s:\n    type: s3\n    bucket: silent\n\
+         \x20   endpoint: http://127.0.0.1:{port}\n    force_path_style: true\n\
+         \x20   request_timeout: 300ms\n    max_retries: 2\n    retry_initial_backoff: 50ms\n"
+    );
+    let started = Instant::now();
+    let mut w = spawn_weir(&moto, &p);
+    feed(&mut w.child, b"x\n");
+    let (status, err) = finish(w);
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("no answer within request_timeout (300ms)"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("S3 request failed; retrying").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("still failing after 2 retries"), "{err}");
+    // Three attempts of 300 ms, not a hang.
+    assert!(started.elapsed() < Duration::from_secs(15));
+    drop(silent);
+}

@@ -29,6 +29,9 @@ pub const DEFAULT_MAX_OPEN_OBJECTS: usize = 64;
 pub const DEFAULT_COMPRESSION_LEVEL: u32 = 6;
 pub const DEFAULT_RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 pub const DEFAULT_RETRY_MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Generous: an 8 MiB part over a slow uplink takes a while, and a request
+/// cut short is simply retried.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The options as written in the pipeline file.
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +79,12 @@ pub struct S3OutputConfig {
         deserialize_with = "deserialize_duration"
     )]
     pub retry_max_backoff: Duration,
+    /// One request without an answer by then is abandoned and retried.
+    #[serde(
+        default = "default_request_timeout",
+        deserialize_with = "deserialize_duration"
+    )]
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -111,6 +120,9 @@ fn default_retry_initial_backoff() -> Duration {
 fn default_retry_max_backoff() -> Duration {
     DEFAULT_RETRY_MAX_BACKOFF
 }
+fn default_request_timeout() -> Duration {
+    DEFAULT_REQUEST_TIMEOUT
+}
 
 /// Everything the output needs at run time, checked.
 #[derive(Debug, Clone)]
@@ -131,6 +143,7 @@ pub struct Settings {
     pub max_retries: Option<u32>,
     pub retry_initial_backoff: Duration,
     pub retry_max_backoff: Duration,
+    pub request_timeout: Duration,
 }
 
 fn err_at(node: &Node, key: &str, message: impl Into<String>) -> DeError {
@@ -248,6 +261,13 @@ impl S3OutputConfig {
                 "retry_max_backoff must not be less than retry_initial_backoff",
             ));
         }
+        if self.request_timeout.is_zero() {
+            return Err(err_at(
+                node,
+                "request_timeout",
+                "request_timeout must be more than 0 (e.g. `2m`)",
+            ));
+        }
         let storage_class = match &self.storage_class {
             None => None,
             Some(name) => {
@@ -314,6 +334,7 @@ impl S3OutputConfig {
             max_retries: self.max_retries,
             retry_initial_backoff: self.retry_initial_backoff,
             retry_max_backoff: self.retry_max_backoff,
+            request_timeout: self.request_timeout,
         })
     }
 }
@@ -341,6 +362,7 @@ mod tests {
         assert_eq!(s.part_bytes, 8 << 20);
         assert_eq!(s.content_type, "application/x-ndjson");
         assert_eq!(s.max_retries, None);
+        assert_eq!(s.request_timeout, Duration::from_secs(120));
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub struct Uploader {
     max_retries: Option<u32>,
     initial_backoff: Duration,
     max_backoff: Duration,
+    request_timeout: Duration,
     pub metrics: S3Metrics,
     name: Arc<str>,
     logs: LogLimiter,
@@ -102,6 +103,7 @@ impl Uploader {
             max_retries: settings.max_retries,
             initial_backoff: settings.retry_initial_backoff,
             max_backoff: settings.retry_max_backoff,
+            request_timeout: settings.request_timeout,
             metrics,
             name,
             logs: LogLimiter::default(),
@@ -251,17 +253,25 @@ impl Uploader {
         let mut attempt: u32 = 0;
         loop {
             let started = Instant::now();
-            let result = call().await;
+            let result = tokio::time::timeout(self.request_timeout, call()).await;
             self.metrics
                 .request_seconds
                 .record(started.elapsed().as_secs_f64());
-            let err = match result {
-                Ok(out) => return Ok(out),
-                Err(e) => e,
-            };
-            let code = err.code().unwrap_or("").to_owned();
-            let described = crate::aws::describe(&err);
             let what = format!("{op} s3://{}/{key}", self.bucket);
+            let (code, described) = match result {
+                Ok(Ok(out)) => return Ok(out),
+                Ok(Err(err)) => (
+                    err.code().unwrap_or("").to_owned(),
+                    crate::aws::describe(&err),
+                ),
+                Err(_) => (
+                    "timeout".to_owned(),
+                    format!(
+                        "no answer within request_timeout ({:?})",
+                        self.request_timeout
+                    ),
+                ),
+            };
             if code == "NoSuchUpload" {
                 return Err(GaveUp(format!(
                     "{what}: the multipart upload is gone: {described}"
