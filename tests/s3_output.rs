@@ -488,17 +488,21 @@ mod acks {
         tokio::task::JoinHandle<anyhow::Result<()>>,
     ) {
         // The SDK in this process finds moto's fake credentials here, as
-        // the weir binary does in the other tests.
-        for (k, v) in [
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_CONFIG_FILE", "/dev/null"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-        ] {
-            std::env::set_var(k, v);
-        }
+        // the weir binary does in the other tests. Set once: the values are
+        // the same for every test, and std serialises this with spawns.
+        static ENV: std::sync::Once = std::sync::Once::new();
+        ENV.call_once(|| {
+            for (k, v) in [
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+                ("AWS_CONFIG_FILE", "/dev/null"),
+                ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+            ] {
+                std::env::set_var(k, v);
+            }
+        });
         let text = format!(
             "{options}\nendpoint: {}\nforce_path_style: true\nretry_initial_backoff: 50ms\n\
              retry_max_backoff: 200ms\nencoding: text\n",
