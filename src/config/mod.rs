@@ -6,6 +6,7 @@ pub mod duration;
 pub mod error;
 pub mod interpolate;
 pub mod pipeline;
+pub mod size;
 pub mod tests;
 pub mod yaml;
 

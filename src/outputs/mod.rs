@@ -8,8 +8,10 @@
 pub mod blackhole;
 pub mod elasticsearch;
 pub mod file;
+pub mod log_limit;
 pub mod prometheus;
 pub mod registry;
+pub mod s3;
 pub mod stdout;
 
 use std::fmt::Debug;

@@ -6,12 +6,20 @@ use super::blackhole::BlackholeConfig;
 use super::elasticsearch;
 use super::file::FileOutputConfig;
 use super::prometheus::PrometheusConfig;
+use super::s3;
 use super::stdout::StdoutConfig;
 use super::OutputConfig;
 use crate::config::{from_node, DeError, Node};
 
 /// Every output `type`, for error messages and docs.
-pub const OUTPUTS: &[&str] = &["stdout", "file", "blackhole", "elasticsearch", "prometheus"];
+pub const OUTPUTS: &[&str] = &[
+    "stdout",
+    "file",
+    "blackhole",
+    "elasticsearch",
+    "s3",
+    "prometheus",
+];
 
 /// Builds output `kind` from its options (without `type`, `when`, `when_full`
 /// and `buffer_batches`).
@@ -21,6 +29,7 @@ pub fn build(kind: &str, options: &Node) -> Result<Arc<dyn OutputConfig>, DeErro
         "file" => Arc::new(from_node::<FileOutputConfig>(options)?),
         "blackhole" => Arc::new(from_node::<BlackholeConfig>(options)?),
         "elasticsearch" => Arc::new(elasticsearch::load(options)?),
+        "s3" => Arc::new(s3::load(options)?),
         "prometheus" => Arc::new(PrometheusConfig::from_options(options)?),
         other => {
             return Err(DeError {

@@ -235,6 +235,43 @@ pub const INTERNAL_METRICS: &[InternalMetric] = &[
         PIPELINE_COMPONENT,
         "Hosts an elasticsearch output currently sends to.",
     ),
+    m(
+        "weir_s3_output_objects_total",
+        Counter,
+        None,
+        &["pipeline", "component", "result"],
+        "Objects an s3 output finished, by result: uploaded, failed (given up after max_retries; \
+         their batches were reported as failed).",
+    ),
+    m(
+        "weir_s3_output_bytes_total",
+        Counter,
+        None,
+        PIPELINE_COMPONENT,
+        "Bytes an s3 output uploaded, as stored (compressed when gzip).",
+    ),
+    m(
+        "weir_s3_output_upload_duration_seconds",
+        Histogram,
+        Some(Unit::Seconds),
+        PIPELINE_COMPONENT,
+        "Time of one S3 request of an s3 output (PutObject, CreateMultipartUpload, UploadPart, \
+         CompleteMultipartUpload), sent to answered, failed attempts included.",
+    ),
+    m(
+        "weir_s3_output_retries_total",
+        Counter,
+        None,
+        PIPELINE_COMPONENT,
+        "S3 requests of an s3 output that failed and were retried.",
+    ),
+    m(
+        "weir_s3_output_open_objects",
+        Gauge,
+        None,
+        PIPELINE_COMPONENT,
+        "Objects an s3 output is writing (one per rendered key_prefix), not yet uploaded.",
+    ),
 ];
 
 /// Gives every internal metric its HELP text (and unit) in `registry`.
