@@ -58,7 +58,11 @@ impl Weir {
     fn stop(mut self) {
         signal(&self.child, "TERM");
         let status = wait_exit(&mut self.child, Duration::from_secs(40));
-        assert!(status.success(), "weir exited with {status}:\n{}", self.logs());
+        assert!(
+            status.success(),
+            "weir exited with {status}:\n{}",
+            self.logs()
+        );
     }
 }
 
@@ -90,7 +94,10 @@ fn wait_for(limit: Duration, what: &str, weirs: &[&Weir], mut cond: impl FnMut()
     while !cond() {
         if start.elapsed() > limit {
             let logs: Vec<String> = weirs.iter().map(|w| w.logs()).collect();
-            panic!("timed out waiting for {what}\n--- weir logs ---\n{}", logs.join("\n---\n"));
+            panic!(
+                "timed out waiting for {what}\n--- weir logs ---\n{}",
+                logs.join("\n---\n")
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -425,18 +432,27 @@ s3.put_object(Bucket='big', Key='data/one.log.gz', Body=gzip.compress(body.encod
     )
     .expect("pipeline");
     let mut w = Weir::start(&moto, &pipeline, dir.path(), "first");
-    wait_for(Duration::from_secs(60), "a part of the object", &[&w], || {
-        es.count("lines") >= 8_000
-    });
+    wait_for(
+        Duration::from_secs(60),
+        "a part of the object",
+        &[&w],
+        || es.count("lines") >= 8_000,
+    );
     // The checkpoint has recorded part of the object.
     let checkpoint = dir.path().join("data/checkpoints/p/big.json");
-    wait_for(Duration::from_secs(10), "a partial checkpoint", &[&w], || {
-        std::fs::read_to_string(&checkpoint).is_ok_and(|t| t.contains("\"lines\""))
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "a partial checkpoint",
+        &[&w],
+        || std::fs::read_to_string(&checkpoint).is_ok_and(|t| t.contains("\"lines\"")),
+    );
     signal(&w.child, "KILL");
     let _ = w.child.wait();
     let at_kill = es.count("lines");
-    assert!(at_kill < LINES, "killed too late: {at_kill} documents already");
+    assert!(
+        at_kill < LINES,
+        "killed too late: {at_kill} documents already"
+    );
 
     let api2 = free_port();
     let text = std::fs::read_to_string(&pipeline)

@@ -11,7 +11,10 @@ const WRITE_TEST: &str = "aws-logs-write-test";
 
 /// Whether the key is the export permission-check marker.
 pub fn is_write_test(key: &str) -> bool {
-    key.rsplit('/').next().unwrap_or(key).starts_with(WRITE_TEST)
+    key.rsplit('/')
+        .next()
+        .unwrap_or(key)
+        .starts_with(WRITE_TEST)
 }
 
 /// A folder marker (`dir/`) created by consoles and some tools: no data.
@@ -69,7 +72,8 @@ mod tests {
 
     #[test]
     fn aws_export_keys() {
-        let key = "development/2021-04-21/23db5787-2889-4601-873a-99e4fa09456d/i-0377be99224f/000000.gz";
+        let key =
+            "development/2021-04-21/23db5787-2889-4601-873a-99e4fa09456d/i-0377be99224f/000000.gz";
         assert_eq!(
             export_stream("development/2021-04-21", key),
             Some("i-0377be99224f")
@@ -81,9 +85,11 @@ mod tests {
         // A prefix that stops short still finds the task id.
         assert_eq!(export_stream("", key), Some("i-0377be99224f"));
         // Stream names with slashes (Lambda).
-        let lambda =
-            "exp/23db5787-2889-4601-873a-99e4fa09456d/2024/01/01/[$LATEST]abc/000012.gz";
-        assert_eq!(export_stream("exp/", lambda), Some("2024/01/01/[$LATEST]abc"));
+        let lambda = "exp/23db5787-2889-4601-873a-99e4fa09456d/2024/01/01/[$LATEST]abc/000012.gz";
+        assert_eq!(
+            export_stream("exp/", lambda),
+            Some("2024/01/01/[$LATEST]abc")
+        );
     }
 
     #[test]

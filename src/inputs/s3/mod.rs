@@ -95,7 +95,10 @@ pub struct S3InputConfig {
     #[serde(default)]
     pub force_path_style: bool,
     /// Polling: time between listings.
-    #[serde(default = "default_interval", deserialize_with = "deserialize_duration")]
+    #[serde(
+        default = "default_interval",
+        deserialize_with = "deserialize_duration"
+    )]
     pub interval: Duration,
     /// Polling: objects younger than this are left for a later listing,
     /// and so is everything after them in key order.
@@ -177,7 +180,9 @@ impl S3InputConfig {
 
     /// The queue, when notifications are configured.
     fn queue_url(&self) -> Option<&str> {
-        self.sqs_queue_url.as_deref().filter(|u| !u.trim().is_empty())
+        self.sqs_queue_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
     }
 
     /// `since` as a point in time, relative to `now` for durations.
@@ -316,8 +321,9 @@ mod tests {
         let c = config("{ bucket: logs, sqs_queue_url: '' , format: s3_access }").unwrap();
         assert_eq!(c.queue_url(), None, "empty means polling");
         assert_eq!(c.pipeline_format(), Some("s3_access"));
-        let c = config("{ bucket: logs, sqs_queue_url: 'http://q/1/x', format: cloudwatch_export }")
-            .unwrap();
+        let c =
+            config("{ bucket: logs, sqs_queue_url: 'http://q/1/x', format: cloudwatch_export }")
+                .unwrap();
         assert_eq!(c.queue_url(), Some("http://q/1/x"));
         assert_eq!(c.pipeline_format(), Some("cloudwatch_export"));
     }

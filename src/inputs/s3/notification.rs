@@ -53,9 +53,7 @@ fn parse_value(json: &Json, may_unwrap: bool) -> Result<Notification, String> {
     if let Some(records) = json["Records"].as_array() {
         let mut objects = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
-            if let Some(object) =
-                direct_record(record).map_err(|e| format!("record {i}: {e}"))?
-            {
+            if let Some(object) = direct_record(record).map_err(|e| format!("record {i}: {e}"))? {
                 objects.push(object);
             }
         }
@@ -64,9 +62,11 @@ fn parse_value(json: &Json, may_unwrap: bool) -> Result<Notification, String> {
     if json["source"] == "aws.s3" && json.get("detail-type").is_some() {
         return eventbridge(json);
     }
-    Err("neither an S3 event notification (Records), an S3 test event, an SNS \
+    Err(
+        "neither an S3 event notification (Records), an S3 test event, an SNS \
          envelope nor an EventBridge S3 event"
-        .into())
+            .into(),
+    )
 }
 
 /// A record of a direct notification; `None` for records that are not
@@ -206,7 +206,10 @@ mod tests {
     fn test_events_and_non_creations() {
         let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2024-05-01T10:00:00.000Z","Bucket":"acme-logs","RequestId":"5582815E1AEA5ADF"}"#;
         assert_eq!(parse(test).unwrap(), Notification::Test);
-        let delete = DIRECT.replace("ObjectCreated:CompleteMultipartUpload", "ObjectRemoved:Delete");
+        let delete = DIRECT.replace(
+            "ObjectCreated:CompleteMultipartUpload",
+            "ObjectRemoved:Delete",
+        );
         assert!(objects(parse(&delete).unwrap()).is_empty());
         let v1 = DIRECT.replace("\"2.1\"", "\"1.0\"");
         assert!(objects(parse(&v1).unwrap()).is_empty());
@@ -228,8 +231,14 @@ mod tests {
             ("logs/my+file.log", "logs/my file.log"),
             ("logs%2Fmy+file.log", "logs/my file.log"),
             ("this+im+%2B+age+blah.txt", "this im + age blah.txt"),
-            ("year%3D2021/month%3D02/data.jsonl", "year=2021/month=02/data.jsonl"),
-            ("year%3D2021%2Fmonth%3D02%2Fdata.jsonl", "year=2021/month=02/data.jsonl"),
+            (
+                "year%3D2021/month%3D02/data.jsonl",
+                "year=2021/month=02/data.jsonl",
+            ),
+            (
+                "year%3D2021%2Fmonth%3D02%2Fdata.jsonl",
+                "year=2021/month=02/data.jsonl",
+            ),
             ("dir/%C3%BC%E2%82%AC.gz", "dir/ü€.gz"),
             ("100%25", "100%"),
         ];

@@ -142,7 +142,7 @@ pub async fn read_object(
             event.fields = template.clone();
             event
                 .fields
-                .insert_path(&offset_path(), Value::Int(line as i64));
+                .insert_path(offset_path(), Value::Int(line as i64));
             event.meta.origin = Some(origin.clone());
             event.meta.position = Position::Offset(line);
             event.meta.header = header.clone();
@@ -166,8 +166,13 @@ pub async fn read_object(
     cx.metrics.lines_skipped.increment(skipped);
     let rejected = decoder.take_skipped().oversized;
     if rejected > 0 || truncated > 0 {
-        tracing::warn!(bucket, key, rejected, truncated,
-            "lines longer than max_line_bytes were cut or skipped");
+        tracing::warn!(
+            bucket,
+            key,
+            rejected,
+            truncated,
+            "lines longer than max_line_bytes were cut or skipped"
+        );
     }
     tracing::debug!(bucket, key, lines = line, skipped, "object read");
     Ok(ReadEnd::Eof)

@@ -35,7 +35,11 @@ fn lock(state: &Shared) -> std::sync::MutexGuard<'_, PollState> {
     state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub async fn run(config: &S3InputConfig, cx: &InputContext, objects: ObjectCx) -> anyhow::Result<()> {
+pub async fn run(
+    config: &S3InputConfig,
+    cx: &InputContext,
+    objects: ObjectCx,
+) -> anyhow::Result<()> {
     let checkpoint = CheckpointFile::new(&cx.data_dir, &cx.pipeline, &cx.name);
     let loaded: PollState = checkpoint
         .load()
@@ -83,8 +87,8 @@ pub async fn run(config: &S3InputConfig, cx: &InputContext, objects: ObjectCx) -
                     break 'pass;
                 }
             };
-            let settled_before = Utc::now()
-                - chrono::Duration::from_std(config.settle_time).unwrap_or_default();
+            let settled_before =
+                Utc::now() - chrono::Duration::from_std(config.settle_time).unwrap_or_default();
             for object in page.contents() {
                 let Some(key) = object.key() else { continue };
                 let modified = object
@@ -179,7 +183,10 @@ async fn store_loop(
             Ok(Ok(())) => last = Some(snapshot),
             Ok(Err(e)) => {
                 metrics.error("checkpoint");
-                warn!(error = format!("{e:#}"), "could not store the s3 checkpoint; retrying");
+                warn!(
+                    error = format!("{e:#}"),
+                    "could not store the s3 checkpoint; retrying"
+                );
             }
             Err(e) => warn!(error = %e, "checkpoint writer failed"),
         }

@@ -101,7 +101,11 @@ pub async fn run(
             }
             Err(e) => {
                 handler.objects.metrics.error("sqs");
-                let delay = backoff(failures, Duration::from_millis(500), Duration::from_secs(30));
+                let delay = backoff(
+                    failures,
+                    Duration::from_millis(500),
+                    Duration::from_secs(30),
+                );
                 warn!(input = %cx.name, queue = %handler.url, error = describe(&e), retry_in = ?delay,
                     "ReceiveMessage failed");
                 failures = failures.saturating_add(1);
@@ -231,7 +235,8 @@ impl Handler {
                     warn!(bucket = %object.bucket, key = %object.key, error = reason,
                         attempt = attempt + 1, "reading the object failed");
                     skip = outcome.acked_through;
-                    let delay = backoff(attempt, Duration::from_millis(500), Duration::from_secs(10));
+                    let delay =
+                        backoff(attempt, Duration::from_millis(500), Duration::from_secs(10));
                     tokio::select! {
                         _ = self.objects.shutdown.cancelled() => break,
                         _ = tokio::time::sleep(delay) => {}
