@@ -372,11 +372,7 @@ fn load_input(
     // Inputs that decode `format` themselves get it among their options and
     // say what, if anything, is left for a parse filter.
     let reads_format = inputs::registry::READS_FORMAT.contains(&kind.as_str());
-    let own_keys: &[&str] = if reads_format {
-        &["type"]
-    } else {
-        INPUT_COMMON
-    };
+    let own_keys: &[&str] = if reads_format { &["type"] } else { INPUT_COMMON };
     let (_, rest) = node.split_keys(own_keys);
     let (common, _) = node.split_keys(INPUT_COMMON);
     let context = format!("input `{name}` ({kind})");
