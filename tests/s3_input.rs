@@ -311,6 +311,55 @@ assert len([k for k in keys if k.endswith('000000.gz')]) == 2, keys
 }
 
 #[test]
+fn vpc_flow_objects_are_parsed_with_their_own_header_line() {
+    let moto = Moto::start();
+    // Custom field order: only the header line says how to read the records.
+    moto.python(
+        r#"
+s3 = client('s3')
+s3.create_bucket(Bucket='flows')
+body = 'interface-id action srcaddr dstaddr version\n' + ''.join(
+    f'eni-{i:017x} {"ACCEPT" if i % 2 else "REJECT"} 10.0.0.{i} 10.0.1.{i} 5\n' for i in range(1, 4))
+s3.put_object(Bucket='flows', Key='AWSLogs/1/vpcflowlogs/a.log.gz', Body=gzip.compress(body.encode()))
+"#,
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.ndjson");
+    let pipeline = dir.path().join("p.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
+             inputs:\n  flows:\n    type: s3\n    bucket: flows\n    prefix: AWSLogs/\n    \
+             format: vpc_flow\n    endpoint: '{endpoint}'\n    force_path_style: true\n    \
+             interval: 500ms\n    settle_time: 0s\n\
+             outputs:\n  out: {{ type: file, path: '{out}' }}\n",
+            data = dir.path().join("data").display(),
+            api = free_port(),
+            endpoint = moto.endpoint,
+            out = out.display(),
+        ),
+    )
+    .expect("pipeline");
+    let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
+    wait_for(Duration::from_secs(30), "3 events", &[&w], || {
+        line_count(&out) >= 3
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    w.stop();
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 3, "the header line is no record: {docs:?}");
+    for d in &docs {
+        let i = d["log"]["offset"].as_u64().expect("offset") - 1;
+        assert_eq!(d["aws"]["vpcflow"]["interface_id"], format!("eni-{i:017x}"), "{d}");
+        assert_eq!(d["aws"]["vpcflow"]["srcaddr"], format!("10.0.0.{i}"), "{d}");
+        let action = if i % 2 == 1 { "ACCEPT" } else { "REJECT" };
+        assert_eq!(d["aws"]["vpcflow"]["action"], action, "{d}");
+        assert_eq!(d["aws"]["vpcflow"]["version"], 5, "{d}");
+    }
+}
+
+#[test]
 fn sqs_notifications_are_shared_by_two_instances_exactly_once() {
     let moto = Moto::start();
     let keys = [
@@ -390,6 +439,7 @@ print(int(a['ApproximateNumberOfMessages']) + int(a['ApproximateNumberOfMessages
         per_instance.push(d.len());
         docs.extend(d);
     }
+    eprintln!("events per instance: {per_instance:?}");
     assert_eq!(docs.len(), 120, "per instance: {per_instance:?}");
     let got = positions(&docs);
     let want = expected_positions(&keys.iter().map(|k| (*k, 20)).collect::<Vec<_>>());
