@@ -351,7 +351,11 @@ s3.put_object(Bucket='flows', Key='AWSLogs/1/vpcflowlogs/a.log.gz', Body=gzip.co
     assert_eq!(docs.len(), 3, "the header line is no record: {docs:?}");
     for d in &docs {
         let i = d["log"]["offset"].as_u64().expect("offset") - 1;
-        assert_eq!(d["aws"]["vpcflow"]["interface_id"], format!("eni-{i:017x}"), "{d}");
+        assert_eq!(
+            d["aws"]["vpcflow"]["interface_id"],
+            format!("eni-{i:017x}"),
+            "{d}"
+        );
         assert_eq!(d["aws"]["vpcflow"]["srcaddr"], format!("10.0.0.{i}"), "{d}");
         let action = if i % 2 == 1 { "ACCEPT" } else { "REJECT" };
         assert_eq!(d["aws"]["vpcflow"]["action"], action, "{d}");
@@ -450,6 +454,85 @@ print(int(a['ApproximateNumberOfMessages']) + int(a['ApproximateNumberOfMessages
         let line = d["log"]["offset"].as_u64().expect("offset");
         assert_eq!(d["message"], format!("{key} line {line}"));
     }
+}
+
+#[test]
+fn sns_wrapped_and_eventbridge_notifications_from_moto_are_read() {
+    let moto = Moto::start();
+    let url = moto
+        .python(
+            r#"
+sqs, s3, sns, events = client('sqs'), client('s3'), client('sns'), client('events')
+url = sqs.create_queue(QueueName='mixed')['QueueUrl']
+arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['QueueArn'])['Attributes']['QueueArn']
+# bucket `via-sns`: S3 -> SNS topic -> SQS (not raw: the SNS envelope)
+topic = sns.create_topic(Name='objects')['TopicArn']
+sns.subscribe(TopicArn=topic, Protocol='sqs', Endpoint=arn)
+s3.create_bucket(Bucket='via-sns')
+s3.put_bucket_notification_configuration(Bucket='via-sns', NotificationConfiguration={
+    'TopicConfigurations': [{'TopicArn': topic, 'Events': ['s3:ObjectCreated:*']}]})
+# bucket `via-eb`: S3 -> EventBridge rule -> SQS
+s3.create_bucket(Bucket='via-eb')
+s3.put_bucket_notification_configuration(Bucket='via-eb', NotificationConfiguration={
+    'EventBridgeConfiguration': {}})
+events.put_rule(Name='s3-objects', EventPattern=json.dumps({'source': ['aws.s3']}))
+events.put_targets(Rule='s3-objects', Targets=[{'Id': 'q', 'Arn': arn}])
+for bucket in ('via-sns', 'via-eb'):
+    for n in (1, 2):
+        key = f'logs/{bucket} file {n}.txt'
+        s3.put_object(Bucket=bucket, Key=key, Body=''.join(f'{bucket} {n} line {i}\n' for i in range(1, 11)).encode())
+print(url)
+"#,
+        )
+        .trim()
+        .to_owned();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.ndjson");
+    let pipeline = dir.path().join("p.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
+             inputs:\n  notified:\n    type: s3\n    bucket: via-sns\n    sqs_queue_url: '{url}'\n    \
+             endpoint: '{endpoint}'\n    force_path_style: true\n\
+             outputs:\n  out: {{ type: file, path: '{out}' }}\n",
+            data = dir.path().join("data").display(),
+            api = free_port(),
+            endpoint = moto.endpoint,
+            out = out.display(),
+        ),
+    )
+    .expect("pipeline");
+    let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
+    wait_for(Duration::from_secs(30), "40 events", &[&w], || {
+        line_count(&out) >= 40
+    });
+    let check_empty = "sqs = client('sqs')\n\
+url = sqs.get_queue_url(QueueName='mixed')['QueueUrl']\n\
+a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['All'])['Attributes']\n\
+print(int(a['ApproximateNumberOfMessages']) + int(a['ApproximateNumberOfMessagesNotVisible']))\n";
+    wait_for(Duration::from_secs(20), "an empty queue", &[&w], || {
+        moto.python(check_empty).trim() == "0"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    w.stop();
+    let docs = documents(&out);
+    let mut got: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for d in &docs {
+        let bucket = d["aws"]["s3"]["bucket"]["name"].as_str().expect("bucket");
+        let key = d["aws"]["s3"]["object"]["key"].as_str().expect("key");
+        *got.entry((bucket.to_owned(), key.to_owned())).or_insert(0) += 1;
+    }
+    let mut want = BTreeMap::new();
+    for bucket in ["via-sns", "via-eb"] {
+        for n in [1, 2] {
+            want.insert(
+                (bucket.to_owned(), format!("logs/{bucket} file {n}.txt")),
+                10,
+            );
+        }
+    }
+    assert_eq!(got, want);
 }
 
 #[test]
