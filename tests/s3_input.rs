@@ -8,6 +8,8 @@ mod common;
 mod moto;
 #[path = "elasticsearch/osmem.rs"]
 mod osmem;
+#[path = "elasticsearch/proxy.rs"]
+mod proxy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -533,6 +535,75 @@ print(int(a['ApproximateNumberOfMessages']) + int(a['ApproximateNumberOfMessages
         }
     }
     assert_eq!(got, want);
+}
+
+#[test]
+fn a_message_stays_hidden_while_its_object_is_slowly_delivered() {
+    const LINES: u64 = 400;
+    let moto = Moto::start();
+    let es = Osmem::start();
+    // Every _bulk answered 700 ms late: the object takes ~6 s to deliver,
+    // three times the 2 s visibility timeout.
+    let slow = proxy::Proxy::start(es.port, |s| {
+        if s.is_bulk {
+            proxy::Fault::Slow(Duration::from_millis(700))
+        } else {
+            proxy::Fault::Pass
+        }
+    });
+    let url = moto
+        .python(&format!(
+            r#"
+sqs, s3 = client('sqs'), client('s3')
+url = sqs.create_queue(QueueName='slow')['QueueUrl']
+arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['QueueArn'])['Attributes']['QueueArn']
+s3.create_bucket(Bucket='slow')
+s3.put_bucket_notification_configuration(Bucket='slow', NotificationConfiguration={{
+    'QueueConfigurations': [{{'QueueArn': arn, 'Events': ['s3:ObjectCreated:*']}}]}})
+s3.put_object(Bucket='slow', Key='one.log', Body=''.join(f'line {{i}}\n' for i in range(1, {LINES} + 1)).encode())
+print(url)
+"#
+        ))
+        .trim()
+        .to_owned();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = free_port();
+    let pipeline = dir.path().join("p.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\nbatch_size: 50\n\
+             inputs:\n  notified:\n    type: s3\n    bucket: slow\n    sqs_queue_url: '{url}'\n    \
+             visibility_timeout: 2s\n    concurrency: 2\n    \
+             endpoint: '{endpoint}'\n    force_path_style: true\n\
+             outputs:\n  es:\n    type: elasticsearch\n    hosts: ['{es}']\n    index: slow\n    \
+             batch_max_events: 50\n    concurrency: 1\n",
+            data = dir.path().join("data").display(),
+            endpoint = moto.endpoint,
+            es = slow.url(),
+        ),
+    )
+    .expect("pipeline");
+    let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
+    let started = Instant::now();
+    wait_for(Duration::from_secs(60), "the message deleted", &[&w], || {
+        metric(&metrics(api), "weir_s3_sqs_messages_total", "result=\"deleted\"") >= 1.0
+    });
+    assert!(
+        started.elapsed() > Duration::from_secs(4),
+        "the output was not slow enough to outlast the visibility timeout"
+    );
+    // Longer than a lapsed lease would take to bring the message back.
+    std::thread::sleep(Duration::from_secs(3));
+    let text = metrics(api);
+    w.stop();
+    assert_eq!(
+        metric(&text, "weir_s3_objects_total", "result=\"done\""),
+        1.0,
+        "the object was read more than once"
+    );
+    // Automatic ids: a second read would have doubled the documents.
+    assert_eq!(es.count("slow"), LINES);
 }
 
 #[test]
