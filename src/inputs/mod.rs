@@ -9,6 +9,7 @@ pub mod beats;
 pub mod file;
 pub mod reader;
 pub mod registry;
+pub mod s3;
 pub mod stdin;
 pub mod tcp;
 pub mod tls;

@@ -170,6 +170,51 @@ pub const INTERNAL_METRICS: &[InternalMetric] = &[
         "TCP connections closed at once because the input was at max_connections.",
     ),
     m(
+        "weir_s3_objects_total",
+        Counter,
+        None,
+        &["pipeline", "component", "result"],
+        "S3 objects an s3 input finished, by result: done (every line acknowledged), skipped \
+         (filtered out), missing (deleted before it was read), failed (an attempt that will be \
+         retried).",
+    ),
+    m(
+        "weir_s3_bytes_total",
+        Counter,
+        None,
+        PIPELINE_COMPONENT,
+        "Bytes of S3 objects an s3 input read to the end, as stored (compressed).",
+    ),
+    m(
+        "weir_s3_objects_in_flight",
+        Gauge,
+        None,
+        PIPELINE_COMPONENT,
+        "S3 objects an s3 input is reading or waiting on acknowledgements for.",
+    ),
+    m(
+        "weir_s3_lines_skipped_total",
+        Counter,
+        None,
+        PIPELINE_COMPONENT,
+        "Lines an s3 input skipped when resuming an object after a restart (delivered before).",
+    ),
+    m(
+        "weir_s3_sqs_messages_total",
+        Counter,
+        None,
+        &["pipeline", "component", "result"],
+        "SQS messages an s3 input handled, by result: deleted (every object delivered), \
+         test_event, unparseable, failed (left in the queue to be received again).",
+    ),
+    m(
+        "weir_s3_errors_total",
+        Counter,
+        None,
+        &["pipeline", "component", "kind"],
+        "Failed calls of an s3 input, by kind: list, get, read, sqs, checkpoint.",
+    ),
+    m(
         "weir_cloudwatch_control_messages_total",
         Counter,
         None,

@@ -1,0 +1,748 @@
+//! The `s3` input against a real `moto_server`: listing with checkpoints,
+//! CloudWatch Logs exports written by moto's own export task, S3 event
+//! notifications through SQS shared by two weir instances, kill -9 in the
+//! middle of an object, and a large object read in bounded memory.
+
+mod common;
+#[path = "common/moto.rs"]
+mod moto;
+#[path = "elasticsearch/osmem.rs"]
+mod osmem;
+#[path = "elasticsearch/proxy.rs"]
+mod proxy;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, rss_bytes, signal, wait_exit, weir};
+use moto::Moto;
+use osmem::Osmem;
+
+/// An S3 server access log line (AWS's documented sample), varied by `i`.
+const ACCESS_LINE: &str = r#"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be awsexamplebucket1 [06/Feb/2019:00:01:57 +0000] 192.0.2.3 79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be DD6CC733AEXAMPLE REST.PUT.OBJECT s3-dg-{i}.pdf "PUT /awsexamplebucket1/s3-dg-{i}.pdf HTTP/1.1" 200 - - 4406583 41754 28 "-" "S3Console/0.4" - 10S62Zv81kBW7BB6SX4XJ48o6kpcl6LPwEoizZQQxJd5qDSCTLX0TgS37kYUBKQW3+bPdrg1234= SigV4 ECDHE-RSA-AES128-SHA AuthHeader awsexamplebucket1.s3.us-west-1.amazonaws.com TLSV1.1"#;
+
+/// Python that defines `access(n, start)`: n access-log lines.
+fn access_py() -> String {
+    format!(
+        "LINE = r'''{ACCESS_LINE}'''\n\
+         def access(n, start=0):\n    return ''.join(LINE.replace('{{i}}', str(start + i)) + '\\n' for i in range(n))\n"
+    )
+}
+
+/// A running `weir run` with the moto environment; killed when dropped.
+struct Weir {
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl Weir {
+    fn start(moto: &Moto, pipeline: &Path, dir: &Path, name: &str) -> Weir {
+        let stderr = dir.join(format!("{name}.stderr"));
+        let mut cmd = weir();
+        moto.env(&mut cmd);
+        let child = cmd
+            .args(["run", pipeline.to_str().expect("utf-8 path")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("spawn weir");
+        Weir { child, stderr }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGTERM and a clean exit.
+    fn stop(mut self) {
+        signal(&self.child, "TERM");
+        let status = wait_exit(&mut self.child, Duration::from_secs(40));
+        assert!(
+            status.success(),
+            "weir exited with {status}:\n{}",
+            self.logs()
+        );
+    }
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The JSON documents of an NDJSON file (none while it does not exist).
+fn documents(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn line_count(path: &Path) -> usize {
+    std::fs::read(path)
+        .map(|b| b.iter().filter(|c| **c == b'\n').count())
+        .unwrap_or(0)
+}
+
+/// Waits until `cond` holds, panicking with `what` and the logs after `limit`.
+fn wait_for(limit: Duration, what: &str, weirs: &[&Weir], mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        if start.elapsed() > limit {
+            let logs: Vec<String> = weirs.iter().map(|w| w.logs()).collect();
+            panic!(
+                "timed out waiting for {what}\n--- weir logs ---\n{}",
+                logs.join("\n---\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `(key, log.offset)` of every document, counting repeats.
+fn positions(docs: &[serde_json::Value]) -> BTreeMap<(String, u64), usize> {
+    let mut seen = BTreeMap::new();
+    for d in docs {
+        let key = d["aws"]["s3"]["object"]["key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no aws.s3.object.key: {d}"))
+            .to_owned();
+        let offset = d["log"]["offset"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no log.offset: {d}"));
+        *seen.entry((key, offset)).or_insert(0) += 1;
+    }
+    seen
+}
+
+fn expected_positions(objects: &[(&str, u64)]) -> BTreeSet<(String, u64)> {
+    objects
+        .iter()
+        .flat_map(|(key, n)| (1..=*n).map(move |i| (key.to_string(), i)))
+        .collect()
+}
+
+/// `GET /metrics` of a weir API port.
+fn metrics(api: u16) -> String {
+    String::from_utf8_lossy(&osmem::http(api, "GET", "/metrics", b"").1).into_owned()
+}
+
+/// The sum of a metric's samples whose line contains `filter`.
+fn metric(text: &str, name: &str, filter: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(filter))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum()
+}
+
+#[test]
+fn polling_reads_plain_and_gzip_access_logs_and_resumes_from_the_checkpoint() {
+    let moto = Moto::start();
+    moto.python(&format!(
+        "{}\
+s3 = client('s3')\n\
+s3.create_bucket(Bucket='logs')\n\
+s3.put_object(Bucket='logs', Key='access/', Body=b'')\n\
+s3.put_object(Bucket='logs', Key='access/2024-05-01-00-00-00-AAAA', Body=access(50).encode())\n\
+# gzip'd without a .gz suffix, as two concatenated members\n\
+body = gzip.compress(access(30, 100).encode()) + gzip.compress(access(40, 130).encode())\n\
+s3.put_object(Bucket='logs', Key='access/2024-05-01-00-00-01-BBBB', Body=body)\n\
+s3.put_object(Bucket='logs', Key='other/ignored', Body=access(5).encode())\n",
+        access_py()
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.ndjson");
+    let pipeline = dir.path().join("p.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "api: {{ listen: '127.0.0.1:{api}' }}\n\
+             data_dir: '{data}'\n\
+             inputs:\n  access:\n    type: s3\n    bucket: logs\n    prefix: access/\n    \
+             format: s3_access\n    endpoint: '{endpoint}'\n    force_path_style: true\n    \
+             interval: 500ms\n    settle_time: 0s\n\
+             outputs:\n  out: {{ type: file, path: '{out}' }}\n",
+            api = free_port(),
+            data = dir.path().join("data").display(),
+            endpoint = moto.endpoint,
+            out = out.display(),
+        ),
+    )
+    .expect("pipeline");
+
+    let w = Weir::start(&moto, &pipeline, dir.path(), "first");
+    wait_for(Duration::from_secs(30), "120 events", &[&w], || {
+        line_count(&out) >= 120
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    w.stop();
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 120);
+    let got = positions(&docs);
+    let want = expected_positions(&[
+        ("access/2024-05-01-00-00-00-AAAA", 50),
+        ("access/2024-05-01-00-00-01-BBBB", 70),
+    ]);
+    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), want);
+    assert!(got.values().all(|n| *n == 1), "duplicates: {got:?}");
+    for d in &docs {
+        // The input's fields and the parser's, side by side.
+        assert_eq!(d["aws"]["s3"]["bucket"]["name"], "logs", "{d}");
+        assert_eq!(d["aws"]["s3access"]["bucket"], "awsexamplebucket1", "{d}");
+        assert_eq!(d["aws"]["s3access"]["operation"], "REST.PUT.OBJECT", "{d}");
+        assert_eq!(d["http"]["response"]["status_code"], 200, "{d}");
+    }
+    // Line 31 of the gzip'd object is the first of its second member.
+    let second_member = docs
+        .iter()
+        .find(|d| {
+            d["aws"]["s3"]["object"]["key"] == "access/2024-05-01-00-00-01-BBBB"
+                && d["log"]["offset"] == 31
+        })
+        .expect("line 31");
+    assert_eq!(second_member["aws"]["s3access"]["key"], "s3-dg-130.pdf");
+
+    let checkpoint: serde_json::Value = serde_json::from_str(
+        // The pipeline's name is the file's stem.
+        &std::fs::read_to_string(dir.path().join("data/checkpoints/p/access.json"))
+            .expect("checkpoint file"),
+    )
+    .expect("checkpoint JSON");
+    assert_eq!(checkpoint["after"], "access/2024-05-01-00-00-01-BBBB");
+
+    // A new object arrives while weir is down; the restart reads it alone.
+    moto.python(&format!(
+        "{}client('s3').put_object(Bucket='logs', Key='access/2024-05-01-00-00-02-CCCC', Body=access(5).encode())\n",
+        access_py()
+    ));
+    let w = Weir::start(&moto, &pipeline, dir.path(), "second");
+    wait_for(Duration::from_secs(30), "125 events", &[&w], || {
+        line_count(&out) >= 125
+    });
+    // Several listings later, still nothing read twice.
+    std::thread::sleep(Duration::from_secs(2));
+    w.stop();
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 125);
+    let got = positions(&docs);
+    assert!(got.values().all(|n| *n == 1), "duplicates: {got:?}");
+    assert_eq!(got.keys().filter(|(k, _)| k.ends_with("CCCC")).count(), 5);
+}
+
+#[test]
+fn cloudwatch_export_written_by_the_logs_api_is_read_with_stream_names() {
+    let moto = Moto::start();
+    moto.python(
+        r#"
+logs = client('logs')
+s3 = client('s3')
+s3.create_bucket(Bucket='exports')
+logs.create_log_group(logGroupName='app')
+now = int(time.time() * 1000)
+for stream, n in (('web-1', 3), ('web/2', 4)):
+    logs.create_log_stream(logGroupName='app', logStreamName=stream)
+    events = [{'timestamp': now - 10000 + i, 'message': f'{stream} message {i}'} for i in range(n)]
+    logs.put_log_events(logGroupName='app', logStreamName=stream, logEvents=events)
+logs.create_export_task(logGroupName='app', fromTime=0, to=now + 60000,
+                        destination='exports', destinationPrefix='exportedlogs')
+keys = [o['Key'] for o in s3.list_objects_v2(Bucket='exports')['Contents']]
+assert len([k for k in keys if k.endswith('000000.gz')]) == 2, keys
+"#,
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.ndjson");
+    let pipeline = dir.path().join("p.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
+             inputs:\n  exports:\n    type: s3\n    bucket: exports\n    \
+             format: cloudwatch_export\n    endpoint: '{endpoint}'\n    force_path_style: true\n    \
+             interval: 500ms\n    settle_time: 0s\n\
+             outputs:\n  out: {{ type: file, path: '{out}' }}\n",
+            data = dir.path().join("data").display(),
+            api = free_port(),
+            endpoint = moto.endpoint,
+            out = out.display(),
+        ),
+    )
+    .expect("pipeline");
+    let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
+    wait_for(Duration::from_secs(30), "7 events", &[&w], || {
+        line_count(&out) >= 7
+    });
+    std::thread::sleep(Duration::from_millis(1200));
+    w.stop();
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 7, "the aws-logs-write-test marker is no event");
+    let mut by_stream: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for d in &docs {
+        let stream = d["aws"]["cloudwatch"]["log_stream"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no aws.cloudwatch.log_stream: {d}"));
+        let message = d["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no message: {d}"));
+        by_stream
+            .entry(stream.to_owned())
+            .or_default()
+            .push(message.to_owned());
+        assert_eq!(d["aws"]["s3"]["bucket"]["name"], "exports");
+        assert!(d["@timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    }
+    let mut want: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // moto writes `web/2` as `web-2` in the key, as AWS leaves undocumented.
+    want.insert(
+        "web-1".into(),
+        (0..3).map(|i| format!("web-1 message {i}")).collect(),
+    );
+    want.insert(
+        "web-2".into(),
+        (0..4).map(|i| format!("web/2 message {i}")).collect(),
+    );
+    for v in by_stream.values_mut() {
+        v.sort();
+    }
+    assert_eq!(by_stream, want);
+}
+
+#[test]
+fn vpc_flow_objects_are_parsed_with_their_own_header_line() {
+    let moto = Moto::start();
+    // Custom field order: only the header line says how to read the records.
+    moto.python(
+        r#"
+s3 = client('s3')
+s3.create_bucket(Bucket='flows')
+body = 'interface-id action srcaddr dstaddr version\n' + ''.join(
+    f'eni-{i:017x} {"ACCEPT" if i % 2 else "REJECT"} 10.0.0.{i} 10.0.1.{i} 5\n' for i in range(1, 4))
+s3.put_object(Bucket='flows', Key='AWSLogs/1/vpcflowlogs/a.log.gz', Body=gzip.compress(body.encode()))
+"#,
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.ndjson");
+    let pipeline = dir.path().join("p.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
+             inputs:\n  flows:\n    type: s3\n    bucket: flows\n    prefix: AWSLogs/\n    \
+             format: vpc_flow\n    endpoint: '{endpoint}'\n    force_path_style: true\n    \
+             interval: 500ms\n    settle_time: 0s\n\
+             outputs:\n  out: {{ type: file, path: '{out}' }}\n",
+            data = dir.path().join("data").display(),
+            api = free_port(),
+            endpoint = moto.endpoint,
+            out = out.display(),
+        ),
+    )
+    .expect("pipeline");
+    let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
+    wait_for(Duration::from_secs(30), "3 events", &[&w], || {
+        line_count(&out) >= 3
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    w.stop();
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 3, "the header line is no record: {docs:?}");
+    for d in &docs {
+        let i = d["log"]["offset"].as_u64().expect("offset") - 1;
+        assert_eq!(
+            d["aws"]["vpcflow"]["interface_id"],
+            format!("eni-{i:017x}"),
+            "{d}"
+        );
+        assert_eq!(d["aws"]["vpcflow"]["srcaddr"], format!("10.0.0.{i}"), "{d}");
+        let action = if i % 2 == 1 { "ACCEPT" } else { "REJECT" };
+        assert_eq!(d["aws"]["vpcflow"]["action"], action, "{d}");
+        assert_eq!(d["aws"]["vpcflow"]["version"], 5, "{d}");
+    }
+}
+
+#[test]
+fn sqs_notifications_are_shared_by_two_instances_exactly_once() {
+    let moto = Moto::start();
+    let keys = [
+        "logs/app log 1.txt",
+        "logs/year=2024/a+b.txt",
+        "logs/plain-3.txt",
+        "logs/plain-4.txt",
+        "logs/ü-5.txt",
+        "logs/plain-6.txt",
+    ];
+    let url = moto
+        .python(&format!(
+            r#"
+sqs = client('sqs')
+s3 = client('s3')
+url = sqs.create_queue(QueueName='events')['QueueUrl']
+arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['QueueArn'])['Attributes']['QueueArn']
+s3.create_bucket(Bucket='incoming')
+s3.put_bucket_notification_configuration(Bucket='incoming', NotificationConfiguration={{
+    'QueueConfigurations': [{{'QueueArn': arn, 'Events': ['s3:ObjectCreated:*']}}]}})
+for i, key in enumerate({keys:?}):
+    data = ''.join(f'{{key}} line {{n}}\n' for n in range(1, 21)).encode()
+    if i % 2:
+        data = gzip.compress(data)
+    s3.put_object(Bucket='incoming', Key=key, Body=data)
+# an object outside the prefix: notified, not read
+s3.put_object(Bucket='incoming', Key='elsewhere/x.txt', Body=b'no\n')
+print(url)
+"#
+        ))
+        .trim()
+        .to_owned();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut weirs = Vec::new();
+    let mut outs = Vec::new();
+    for name in ["a", "b"] {
+        let out = dir.path().join(format!("{name}.ndjson"));
+        let pipeline = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(
+            &pipeline,
+            format!(
+                "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
+                 inputs:\n  notified:\n    type: s3\n    bucket: incoming\n    prefix: logs/\n    \
+                 sqs_queue_url: '{url}'\n    concurrency: 2\n    \
+                 endpoint: '{endpoint}'\n    force_path_style: true\n\
+                 outputs:\n  out: {{ type: file, path: '{out}' }}\n",
+                data = dir.path().join(format!("data-{name}")).display(),
+                api = free_port(),
+                endpoint = moto.endpoint,
+                out = out.display(),
+            ),
+        )
+        .expect("pipeline");
+        weirs.push(Weir::start(&moto, &pipeline, dir.path(), name));
+        outs.push(out);
+    }
+    let refs: Vec<&Weir> = weirs.iter().collect();
+    wait_for(Duration::from_secs(40), "120 events", &refs, || {
+        outs.iter().map(|o| line_count(o)).sum::<usize>() >= 120
+    });
+    // Every message deleted (the test event too), none in flight.
+    let check_empty = "sqs = client('sqs')\n\
+url = sqs.get_queue_url(QueueName='events')['QueueUrl']\n\
+a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['All'])['Attributes']\n\
+print(int(a['ApproximateNumberOfMessages']) + int(a['ApproximateNumberOfMessagesNotVisible']))\n";
+    wait_for(Duration::from_secs(20), "an empty queue", &refs, || {
+        moto.python(check_empty).trim() == "0"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    for w in weirs {
+        w.stop();
+    }
+    let mut docs = Vec::new();
+    let mut per_instance = Vec::new();
+    for o in &outs {
+        let d = documents(o);
+        per_instance.push(d.len());
+        docs.extend(d);
+    }
+    eprintln!("events per instance: {per_instance:?}");
+    assert_eq!(docs.len(), 120, "per instance: {per_instance:?}");
+    let got = positions(&docs);
+    let want = expected_positions(&keys.iter().map(|k| (*k, 20)).collect::<Vec<_>>());
+    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), want);
+    assert!(got.values().all(|n| *n == 1), "duplicates: {got:?}");
+    for d in &docs {
+        let key = d["aws"]["s3"]["object"]["key"].as_str().expect("key");
+        let line = d["log"]["offset"].as_u64().expect("offset");
+        assert_eq!(d["message"], format!("{key} line {line}"));
+    }
+}
+
+#[test]
+fn sns_wrapped_and_eventbridge_notifications_from_moto_are_read() {
+    let moto = Moto::start();
+    let url = moto
+        .python(
+            r#"
+sqs, s3, sns, events = client('sqs'), client('s3'), client('sns'), client('events')
+url = sqs.create_queue(QueueName='mixed')['QueueUrl']
+arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['QueueArn'])['Attributes']['QueueArn']
+# bucket `via-sns`: S3 -> SNS topic -> SQS (not raw: the SNS envelope)
+topic = sns.create_topic(Name='objects')['TopicArn']
+sns.subscribe(TopicArn=topic, Protocol='sqs', Endpoint=arn)
+s3.create_bucket(Bucket='via-sns')
+s3.put_bucket_notification_configuration(Bucket='via-sns', NotificationConfiguration={
+    'TopicConfigurations': [{'TopicArn': topic, 'Events': ['s3:ObjectCreated:*']}]})
+# bucket `via-eb`: S3 -> EventBridge rule -> SQS
+s3.create_bucket(Bucket='via-eb')
+s3.put_bucket_notification_configuration(Bucket='via-eb', NotificationConfiguration={
+    'EventBridgeConfiguration': {}})
+events.put_rule(Name='s3-objects', EventPattern=json.dumps({'source': ['aws.s3']}))
+events.put_targets(Rule='s3-objects', Targets=[{'Id': 'q', 'Arn': arn}])
+for bucket in ('via-sns', 'via-eb'):
+    for n in (1, 2):
+        key = f'logs/{bucket} file {n}.txt'
+        s3.put_object(Bucket=bucket, Key=key, Body=''.join(f'{bucket} {n} line {i}\n' for i in range(1, 11)).encode())
+print(url)
+"#,
+        )
+        .trim()
+        .to_owned();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.ndjson");
+    let pipeline = dir.path().join("p.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
+             inputs:\n  notified:\n    type: s3\n    bucket: via-sns\n    sqs_queue_url: '{url}'\n    \
+             endpoint: '{endpoint}'\n    force_path_style: true\n\
+             outputs:\n  out: {{ type: file, path: '{out}' }}\n",
+            data = dir.path().join("data").display(),
+            api = free_port(),
+            endpoint = moto.endpoint,
+            out = out.display(),
+        ),
+    )
+    .expect("pipeline");
+    let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
+    wait_for(Duration::from_secs(30), "40 events", &[&w], || {
+        line_count(&out) >= 40
+    });
+    let check_empty = "sqs = client('sqs')\n\
+url = sqs.get_queue_url(QueueName='mixed')['QueueUrl']\n\
+a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['All'])['Attributes']\n\
+print(int(a['ApproximateNumberOfMessages']) + int(a['ApproximateNumberOfMessagesNotVisible']))\n";
+    wait_for(Duration::from_secs(20), "an empty queue", &[&w], || {
+        moto.python(check_empty).trim() == "0"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    w.stop();
+    let docs = documents(&out);
+    let mut got: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for d in &docs {
+        let bucket = d["aws"]["s3"]["bucket"]["name"].as_str().expect("bucket");
+        let key = d["aws"]["s3"]["object"]["key"].as_str().expect("key");
+        *got.entry((bucket.to_owned(), key.to_owned())).or_insert(0) += 1;
+    }
+    let mut want = BTreeMap::new();
+    for bucket in ["via-sns", "via-eb"] {
+        for n in [1, 2] {
+            want.insert(
+                (bucket.to_owned(), format!("logs/{bucket} file {n}.txt")),
+                10,
+            );
+        }
+    }
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_message_stays_hidden_while_its_object_is_slowly_delivered() {
+    const LINES: u64 = 400;
+    let moto = Moto::start();
+    let es = Osmem::start();
+    // Every _bulk answered 700 ms late: the object takes ~6 s to deliver,
+    // three times the 2 s visibility timeout.
+    let slow = proxy::Proxy::start(es.port, |s| {
+        if s.is_bulk {
+            proxy::Fault::Slow(Duration::from_millis(700))
+        } else {
+            proxy::Fault::Pass
+        }
+    });
+    let url = moto
+        .python(&format!(
+            r#"
+sqs, s3 = client('sqs'), client('s3')
+url = sqs.create_queue(QueueName='slow')['QueueUrl']
+arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['QueueArn'])['Attributes']['QueueArn']
+s3.create_bucket(Bucket='slow')
+s3.put_bucket_notification_configuration(Bucket='slow', NotificationConfiguration={{
+    'QueueConfigurations': [{{'QueueArn': arn, 'Events': ['s3:ObjectCreated:*']}}]}})
+s3.put_object(Bucket='slow', Key='one.log', Body=''.join(f'line {{i}}\n' for i in range(1, {LINES} + 1)).encode())
+print(url)
+"#
+        ))
+        .trim()
+        .to_owned();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = free_port();
+    let pipeline = dir.path().join("p.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\nbatch_size: 50\n\
+             inputs:\n  notified:\n    type: s3\n    bucket: slow\n    sqs_queue_url: '{url}'\n    \
+             visibility_timeout: 2s\n    concurrency: 2\n    \
+             endpoint: '{endpoint}'\n    force_path_style: true\n\
+             outputs:\n  es:\n    type: elasticsearch\n    hosts: ['{es}']\n    index: slow\n    \
+             batch_max_events: 50\n    concurrency: 1\n",
+            data = dir.path().join("data").display(),
+            endpoint = moto.endpoint,
+            es = slow.url(),
+        ),
+    )
+    .expect("pipeline");
+    let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
+    let started = Instant::now();
+    wait_for(
+        Duration::from_secs(60),
+        "the message deleted",
+        &[&w],
+        || {
+            metric(
+                &metrics(api),
+                "weir_s3_sqs_messages_total",
+                "result=\"deleted\"",
+            ) >= 1.0
+        },
+    );
+    assert!(
+        started.elapsed() > Duration::from_secs(4),
+        "the output was not slow enough to outlast the visibility timeout"
+    );
+    // Longer than a lapsed lease would take to bring the message back.
+    std::thread::sleep(Duration::from_secs(3));
+    let text = metrics(api);
+    w.stop();
+    assert_eq!(
+        metric(&text, "weir_s3_objects_total", "result=\"done\""),
+        1.0,
+        "the object was read more than once"
+    );
+    // Automatic ids: a second read would have doubled the documents.
+    assert_eq!(es.count("slow"), LINES);
+}
+
+#[test]
+fn kill_9_mid_object_then_restart_delivers_every_line() {
+    const LINES: u64 = 12_000;
+    let moto = Moto::start();
+    let es = Osmem::start();
+    // Each _bulk of 200 answered 100 ms late: ~6 s for the object, so the
+    // kill lands in its middle.
+    let slow = proxy::Proxy::start(es.port, |s| {
+        if s.is_bulk {
+            proxy::Fault::Slow(Duration::from_millis(100))
+        } else {
+            proxy::Fault::Pass
+        }
+    });
+    moto.python(&format!(
+        "s3 = client('s3')\n\
+s3.create_bucket(Bucket='big')\n\
+body = ''.join(f'line {{i}} of the object, padded to look like a log line of some length\\n' for i in range(1, {LINES} + 1))\n\
+s3.put_object(Bucket='big', Key='data/one.log.gz', Body=gzip.compress(body.encode(), 1))\n"
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = free_port();
+    let pipeline = dir.path().join("p.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\nbatch_size: 200\n\
+             inputs:\n  big:\n    type: s3\n    bucket: big\n    \
+             endpoint: '{endpoint}'\n    force_path_style: true\n    \
+             interval: 500ms\n    settle_time: 0s\n\
+             outputs:\n  es:\n    type: elasticsearch\n    hosts: ['{url}']\n    index: lines\n    \
+             action: create\n    id: auto_source\n    batch_max_events: 200\n    concurrency: 1\n",
+            data = dir.path().join("data").display(),
+            endpoint = moto.endpoint,
+            url = slow.url(),
+        ),
+    )
+    .expect("pipeline");
+    let mut w = Weir::start(&moto, &pipeline, dir.path(), "first");
+    wait_for(
+        Duration::from_secs(60),
+        "a part of the object",
+        &[&w],
+        || es.count("lines") >= 3_000,
+    );
+    // The checkpoint has recorded part of the object.
+    let checkpoint = dir.path().join("data/checkpoints/p/big.json");
+    wait_for(
+        Duration::from_secs(10),
+        "a partial checkpoint",
+        &[&w],
+        || std::fs::read_to_string(&checkpoint).is_ok_and(|t| t.contains("\"lines\"")),
+    );
+    signal(&w.child, "KILL");
+    let _ = w.child.wait();
+    let at_kill = es.count("lines");
+    assert!(
+        at_kill < LINES,
+        "killed too late: {at_kill} documents already"
+    );
+
+    let api2 = free_port();
+    let text = std::fs::read_to_string(&pipeline)
+        .expect("pipeline")
+        .replace(&api.to_string(), &api2.to_string());
+    std::fs::write(&pipeline, text).expect("pipeline");
+    let w = Weir::start(&moto, &pipeline, dir.path(), "second");
+    wait_for(Duration::from_secs(60), "every line", &[&w], || {
+        es.count("lines") >= LINES
+    });
+    wait_for(Duration::from_secs(20), "the object done", &[&w], || {
+        metric(&metrics(api2), "weir_s3_objects_total", "result=\"done\"") >= 1.0
+    });
+    let skipped = metric(&metrics(api2), "weir_s3_lines_skipped_total", "big");
+    eprintln!("{at_kill} documents at the kill; {skipped} lines skipped on restart");
+    w.stop();
+    assert_eq!(es.count("lines"), LINES, "every line exactly once");
+    assert!(
+        skipped > 0.0,
+        "the restart resumed mid-object instead of from the start"
+    );
+}
+
+#[test]
+fn a_large_object_is_streamed_in_bounded_memory() {
+    // ~300 MB of generated lines, twice the memory bound.
+    const LINES: u64 = 1_600_000;
+    let moto = Moto::start();
+    moto.python(&format!(
+        "s3 = client('s3')\n\
+s3.create_bucket(Bucket='huge')\n\
+line = ('x' * 190 + '\\n').encode()\n\
+s3.put_object(Bucket='huge', Key='big.log', Body=line * {LINES})\n"
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = free_port();
+    let pipeline = dir.path().join("p.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
+             inputs:\n  huge:\n    type: s3\n    bucket: huge\n    \
+             endpoint: '{endpoint}'\n    force_path_style: true\n    \
+             interval: 500ms\n    settle_time: 0s\n\
+             outputs:\n  sink: {{ type: blackhole }}\n",
+            data = dir.path().join("data").display(),
+            endpoint = moto.endpoint,
+        ),
+    )
+    .expect("pipeline");
+    let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
+    let pid = w.child.id();
+    let mut peak = 0;
+    wait_for(Duration::from_secs(90), "the whole object", &[&w], || {
+        peak = peak.max(rss_bytes(pid));
+        metric(&metrics(api), "weir_s3_objects_total", "result=\"done\"") >= 1.0
+    });
+    let text = metrics(api);
+    eprintln!("peak RSS {} MiB", peak >> 20);
+    w.stop();
+    assert_eq!(
+        metric(&text, "weir_component_sent_events_total", "sink"),
+        LINES as f64
+    );
+    assert!(
+        peak < 150 * 1024 * 1024,
+        "peak RSS {} MiB while streaming a {} MB object",
+        peak >> 20,
+        LINES * 191 / 1_000_000
+    );
+}
