@@ -232,6 +232,16 @@ pub struct Shared {
     pub store: Store,
     pub pipeline: Arc<str>,
     pub component: Arc<str>,
+    /// Shard id → `EndingSequenceNumber` from the latest `ListShards`: how a
+    /// reader started on an open shard learns that it was closed.
+    pub endings: std::sync::Mutex<HashMap<String, String>>,
+}
+
+impl Shared {
+    /// The ending sequence number of a closed shard, as last listed.
+    pub fn ending(&self, shard: &str) -> Option<String> {
+        self.endings.lock().ok()?.get(shard).cloned()
+    }
 }
 
 /// A shard as listed.
@@ -359,6 +369,7 @@ async fn run(config: KinesisConfig, cx: InputContext) -> anyhow::Result<()> {
         store,
         pipeline: cx.pipeline.clone(),
         component: cx.name.clone(),
+        endings: std::sync::Mutex::new(HashMap::new()),
     });
     let leases_held = metrics::gauge!("weir_kinesis_leases_held",
         "pipeline" => cx.pipeline.to_string(), "component" => cx.name.to_string());
@@ -374,10 +385,19 @@ async fn run(config: KinesisConfig, cx: InputContext) -> anyhow::Result<()> {
     let mut resync = true;
     let mut expiry = Expiry::default();
     loop {
+        if cx.shutdown.is_cancelled() {
+            break;
+        }
         if resync || synced.is_none_or(|t| t.elapsed() >= config.shard_sync_interval) {
             match list_shards(&shared).await {
                 Ok(listed) => {
                     shards = listed;
+                    if let Ok(mut endings) = shared.endings.lock() {
+                        *endings = shards
+                            .iter()
+                            .filter_map(|s| Some((s.id.clone(), s.ending.clone()?)))
+                            .collect();
+                    }
                     synced = Some(Instant::now());
                     resync = false;
                     if let Store::Leases { table, .. } = &shared.store {
@@ -394,7 +414,7 @@ async fn run(config: KinesisConfig, cx: InputContext) -> anyhow::Result<()> {
         }
 
         let wanted = match &config.leases {
-            None => readable(&shards, &shared.store.file_checkpoints(), config.start_position, timestamp),
+            None => readable(&shards, &shared.store.file_checkpoints().await, config.start_position, timestamp),
             Some(l) => match lease_pass(&shared, l, &shards, &mut expiry, &running, config.start_position, timestamp).await {
                 Ok(w) => w,
                 Err(e) => {
@@ -444,9 +464,18 @@ async fn run(config: KinesisConfig, cx: InputContext) -> anyhow::Result<()> {
                         if end == End::Finished {
                             resync = true;
                         }
-                        if let Store::Leases { held, .. } = &shared.store {
-                            if let Ok(mut h) = held.lock() {
-                                h.remove(&id);
+                        // At shutdown the lease is released below, with the others.
+                        if let (Store::Leases { held, table }, false) =
+                            (&shared.store, cx.shutdown.is_cancelled())
+                        {
+                            let lease = held.lock().ok().and_then(|mut h| h.remove(&id));
+                            // A reader that stopped on an error gives its
+                            // lease up, so that it is read again at once.
+                            let lost = lease.is_none_or(|l| l.lost.is_cancelled());
+                            if end == End::Stopped && !lost {
+                                if let Err(e) = table.evict(&id).await {
+                                    tracing::warn!(shard = %id, error = format!("{e:#}"), "releasing the lease");
+                                }
                             }
                         }
                         if end == End::Stopped && !cx.shutdown.is_cancelled() && config.leases.is_none() {

@@ -166,8 +166,13 @@ impl ShardReader {
                 None => true,
                 Some(next) => {
                     iterator = next.to_owned();
+                    let ending = if n == 0 {
+                        s.ending(id).or_else(|| self.shard.ending.clone())
+                    } else {
+                        None
+                    };
                     n == 0
-                        && match (&self.shard.ending, &last_read) {
+                        && match (&ending, &last_read) {
                             (Some(ending), Some(pos)) => sequence::at_or_after(pos, ending),
                             (Some(_), None) => millis_behind == 0,
                             (None, _) => false,

@@ -38,7 +38,9 @@ pub struct Held {
 pub enum Store {
     File {
         file: CheckpointFile,
-        state: Mutex<FileState>,
+        /// Held across the write, so that concurrent saves of several
+        /// shards write one after the other, newest last.
+        state: tokio::sync::Mutex<FileState>,
     },
     Leases {
         table: LeaseTable,
@@ -68,7 +70,7 @@ impl Store {
         };
         Ok(Store::File {
             file,
-            state: Mutex::new(state),
+            state: tokio::sync::Mutex::new(state),
         })
     }
 
@@ -80,12 +82,9 @@ impl Store {
     }
 
     /// File store: the checkpoints of every shard.
-    pub fn file_checkpoints(&self) -> HashMap<String, String> {
+    pub async fn file_checkpoints(&self) -> HashMap<String, String> {
         match self {
-            Store::File { state, .. } => state
-                .lock()
-                .map(|s| s.shards.clone().into_iter().collect())
-                .unwrap_or_default(),
+            Store::File { state, .. } => state.lock().await.shards.clone().into_iter().collect(),
             Store::Leases { .. } => HashMap::new(),
         }
     }
@@ -103,17 +102,15 @@ impl Store {
     pub async fn save(&self, shard: &str, checkpoint: &str) -> anyhow::Result<()> {
         match self {
             Store::File { file, state } => {
-                let snapshot = {
-                    let mut s = state
-                        .lock()
-                        .map_err(|_| anyhow::anyhow!("checkpoint state poisoned"))?;
-                    s.shards.insert(shard.to_owned(), checkpoint.to_owned());
-                    serde_json::to_value(&*s).context("encoding checkpoints")?
-                };
+                let mut s = state.lock().await;
+                s.shards.insert(shard.to_owned(), checkpoint.to_owned());
+                let snapshot = serde_json::to_value(&*s).context("encoding checkpoints")?;
                 let file = file.clone();
-                tokio::task::spawn_blocking(move || file.store(&snapshot))
+                let written = tokio::task::spawn_blocking(move || file.store(&snapshot))
                     .await
-                    .context("checkpoint writer")?
+                    .context("checkpoint writer")?;
+                drop(s);
+                written
             }
             Store::Leases { table, .. } => {
                 let held = self
