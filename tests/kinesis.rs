@@ -76,7 +76,12 @@ fn messages(docs: &[serde_json::Value]) -> Vec<String> {
 
 /// A pipeline reading `stream` with `options` (YAML flow-map entries) into a
 /// file output `out.ndjson` in the pipeline's directory.
-fn to_file(moto: &Moto, stream: &str, options: &str, data_dir: &Path) -> (Pipeline, std::path::PathBuf, u16) {
+fn to_file(
+    moto: &Moto,
+    stream: &str,
+    options: &str,
+    data_dir: &Path,
+) -> (Pipeline, std::path::PathBuf, u16) {
     let p = pipeline("");
     let api = free_port();
     let out = p.dir.path().join("out.ndjson");
@@ -136,7 +141,9 @@ fn cloudwatch_subscription_events_arrive_in_elasticsearch_with_their_fields() {
         url = es.url,
     ));
     let weir = start_weir(&moto, &p.path);
-    wait_until(Duration::from_secs(20), "6 documents", || es.count("cwl") >= 6);
+    wait_until(Duration::from_secs(20), "6 documents", || {
+        es.count("cwl") >= 6
+    });
     std::thread::sleep(Duration::from_millis(500));
     stop_weir(weir);
     assert_eq!(es.count("cwl"), 6);
@@ -152,8 +159,18 @@ fn cloudwatch_subscription_events_arrive_in_elasticsearch_with_their_fields() {
         assert_eq!(s["aws"]["kinesis"]["stream"], "cwl", "{s}");
         let shard = s["aws"]["kinesis"]["shard_id"].as_str().unwrap();
         assert!(shard.starts_with("shardId-00000000000"), "{s}");
-        assert!(s["aws"]["kinesis"]["sequence_number"].as_str().unwrap().parse::<u64>().is_ok(), "{s}");
-        assert!(s["aws"]["kinesis"]["approximate_arrival_timestamp"].is_string(), "{s}");
+        assert!(
+            s["aws"]["kinesis"]["sequence_number"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .is_ok(),
+            "{s}"
+        );
+        assert!(
+            s["aws"]["kinesis"]["approximate_arrival_timestamp"].is_string(),
+            "{s}"
+        );
         // @timestamp is the log event's own time.
         let i: u64 = msg.rsplit(' ').next().unwrap().parse().unwrap();
         let n = if stream == "web-1" { 0 } else { 1 };
@@ -170,37 +187,54 @@ fn cloudwatch_subscription_events_arrive_in_elasticsearch_with_their_fields() {
 fn a_shard_split_mid_stream_loses_nothing_and_children_start_after_the_parent() {
     let moto = Moto::start();
     moto.python("client('kinesis').create_stream(StreamName='split', ShardCount=1)\n");
-    let before: Vec<_> = (0..20).map(|i| (format!("before {i}"), format!("key{i}"))).collect();
+    let before: Vec<_> = (0..20)
+        .map(|i| (format!("before {i}"), format!("key{i}")))
+        .collect();
     put_records(&moto, "split", &before);
     let data = tempfile::tempdir().unwrap();
     let (p, out, api) = to_file(&moto, "split", "", data.path());
     let weir = start_weir(&moto, &p.path);
-    wait_until(Duration::from_secs(15), "the first 20 records", || lines_of(&out).len() >= 20);
+    wait_until(Duration::from_secs(15), "the first 20 records", || {
+        lines_of(&out).len() >= 20
+    });
     // More records, then the split while they are still unread. (moto
     // 5.2.5 routes every record to the first shard whose hash range holds
     // the key — the closed parent — so children never receive records there;
     // on AWS they would, and they are read as any shard.)
-    let after: Vec<_> = (0..30).map(|i| (format!("after {i}"), format!("key{i}"))).collect();
+    let after: Vec<_> = (0..30)
+        .map(|i| (format!("after {i}"), format!("key{i}")))
+        .collect();
     put_records(&moto, "split", &after);
     moto.python(
         "client('kinesis').split_shard(StreamName='split', ShardToSplit='shardId-000000000000', \
          NewStartingHashKey=str(2**127))\n",
     );
-    wait_until(Duration::from_secs(15), "all 50 records", || lines_of(&out).len() >= 50);
+    wait_until(Duration::from_secs(15), "all 50 records", || {
+        lines_of(&out).len() >= 50
+    });
     // The parent is finished once everything is acknowledged; then both
     // children get readers.
     let cp_path = data.path().join("checkpoints/test/k.json");
-    wait_until(Duration::from_secs(15), "the parent's SHARD_END and the children's readers", || {
-        let cp = std::fs::read_to_string(&cp_path).unwrap_or_default();
-        let body = String::from_utf8_lossy(&osmem::http(api, "GET", "/metrics", b"").1).into_owned();
-        cp.contains("\"shardId-000000000000\": \"SHARD_END\"")
-            && body.contains("shard=\"shardId-000000000001\"")
-            && body.contains("shard=\"shardId-000000000002\"")
-    });
+    wait_until(
+        Duration::from_secs(15),
+        "the parent's SHARD_END and the children's readers",
+        || {
+            let cp = std::fs::read_to_string(&cp_path).unwrap_or_default();
+            let body =
+                String::from_utf8_lossy(&osmem::http(api, "GET", "/metrics", b"").1).into_owned();
+            cp.contains("\"shardId-000000000000\": \"SHARD_END\"")
+                && body.contains("shard=\"shardId-000000000001\"")
+                && body.contains("shard=\"shardId-000000000002\"")
+        },
+    );
     stop_weir(weir);
     let got = messages(&lines_of(&out));
     assert_eq!(got.len(), 50, "{got:?}");
-    let want: BTreeSet<String> = before.iter().chain(&after).map(|(d, _)| d.clone()).collect();
+    let want: BTreeSet<String> = before
+        .iter()
+        .chain(&after)
+        .map(|(d, _)| d.clone())
+        .collect();
     assert_eq!(got.iter().cloned().collect::<BTreeSet<_>>(), want);
 }
 
@@ -208,18 +242,26 @@ fn a_shard_split_mid_stream_loses_nothing_and_children_start_after_the_parent() 
 fn a_restart_resumes_from_the_checkpoint_without_rereading() {
     let moto = Moto::start();
     moto.python("client('kinesis').create_stream(StreamName='rs', ShardCount=2)\n");
-    let first: Vec<_> = (0..15).map(|i| (format!("first {i}"), format!("k{i}"))).collect();
+    let first: Vec<_> = (0..15)
+        .map(|i| (format!("first {i}"), format!("k{i}")))
+        .collect();
     put_records(&moto, "rs", &first);
     let data = tempfile::tempdir().unwrap();
     let (p, out, _) = to_file(&moto, "rs", "", data.path());
     let weir = start_weir(&moto, &p.path);
-    wait_until(Duration::from_secs(15), "15 records", || lines_of(&out).len() >= 15);
+    wait_until(Duration::from_secs(15), "15 records", || {
+        lines_of(&out).len() >= 15
+    });
     stop_weir(weir);
     assert_eq!(lines_of(&out).len(), 15);
-    let second: Vec<_> = (0..10).map(|i| (format!("second {i}"), format!("k{i}"))).collect();
+    let second: Vec<_> = (0..10)
+        .map(|i| (format!("second {i}"), format!("k{i}")))
+        .collect();
     put_records(&moto, "rs", &second);
     let weir = start_weir(&moto, &p.path);
-    wait_until(Duration::from_secs(15), "25 records", || lines_of(&out).len() >= 25);
+    wait_until(Duration::from_secs(15), "25 records", || {
+        lines_of(&out).len() >= 25
+    });
     std::thread::sleep(Duration::from_millis(1000));
     stop_weir(weir);
     let got = messages(&lines_of(&out));
@@ -255,7 +297,9 @@ fn kpl_aggregated_records_arrive_as_their_user_records() {
     let data = tempfile::tempdir().unwrap();
     let (p, out, _) = to_file(&moto, "kpl", "", data.path());
     let weir = start_weir(&moto, &p.path);
-    wait_until(Duration::from_secs(15), "205 events", || lines_of(&out).len() >= 205);
+    wait_until(Duration::from_secs(15), "205 events", || {
+        lines_of(&out).len() >= 205
+    });
     std::thread::sleep(Duration::from_millis(500));
     stop_weir(weir);
     let docs = lines_of(&out);
@@ -269,10 +313,17 @@ fn kpl_aggregated_records_arrive_as_their_user_records() {
     assert_eq!(got[202], "plain record");
     let last = &docs[203]["aws"]["kinesis"]["sequence_number"];
     assert_eq!(&docs[204]["aws"]["kinesis"]["sequence_number"], last);
-    assert!(got[204].starts_with("\u{1}a") && got[204].contains('x'), "{:?}", got[204]);
+    assert!(
+        got[204].starts_with("\u{1}a") && got[204].contains('x'),
+        "{:?}",
+        got[204]
+    );
     // User records carry their own partition keys and the outer sequence.
     assert_eq!(docs[3]["aws"]["kinesis"]["partition_key"], "q");
-    assert_eq!(docs[2]["aws"]["kinesis"]["sequence_number"], docs[201]["aws"]["kinesis"]["sequence_number"]);
+    assert_eq!(
+        docs[2]["aws"]["kinesis"]["sequence_number"],
+        docs[201]["aws"]["kinesis"]["sequence_number"]
+    );
 }
 
 /// The value of a gauge or counter in a `/metrics` text, summed over series.
@@ -323,14 +374,22 @@ fn two_instances_split_the_shards_through_a_lease_table_and_deliver_each_event_o
     }
     // Both end up holding shards, all four between them.
     wait_until(Duration::from_secs(20), "the leases to be balanced", || {
-        let held: Vec<f64> = apis.iter().map(|a| metric(*a, "weir_kinesis_leases_held")).collect();
+        let held: Vec<f64> = apis
+            .iter()
+            .map(|a| metric(*a, "weir_kinesis_leases_held"))
+            .collect();
         held.iter().all(|h| *h >= 1.0) && held.iter().sum::<f64>() == 4.0
     });
     put(40, 40);
-    wait_until(Duration::from_secs(20), "80 documents", || es.count("shared") >= 80);
+    wait_until(Duration::from_secs(20), "80 documents", || {
+        es.count("shared") >= 80
+    });
     std::thread::sleep(Duration::from_millis(1000));
     for a in apis {
-        assert!(metric(a, "weir_kinesis_records_total") > 0.0, "instance on {a} read nothing");
+        assert!(
+            metric(a, "weir_kinesis_records_total") > 0.0,
+            "instance on {a} read nothing"
+        );
     }
     for (_, child) in instances {
         stop_weir(child);
@@ -353,6 +412,9 @@ fn two_instances_split_the_shards_through_a_lease_table_and_deliver_each_event_o
     assert_eq!(items.len(), 4, "{items:?}");
     for (key, owned, checkpoint) in &items {
         assert!(!owned, "{key} still owned after shutdown");
-        assert!(checkpoint.parse::<u64>().is_ok(), "{key}: checkpoint {checkpoint:?}");
+        assert!(
+            checkpoint.parse::<u64>().is_ok(),
+            "{key}: checkpoint {checkpoint:?}"
+        );
     }
 }

@@ -107,11 +107,7 @@ impl LeaseTable {
                 {
                     self.create().await?;
                 }
-                Err(e) => bail!(
-                    "describing lease table `{}`: {}",
-                    self.table,
-                    describe(&e)
-                ),
+                Err(e) => bail!("describing lease table `{}`: {}", self.table, describe(&e)),
             }
             if attempt == 0 {
                 tracing::info!(table = %self.table, "waiting for the lease table to become active");
@@ -303,7 +299,13 @@ impl LeaseTable {
 
     fn conditional<T, R>(
         &self,
-        result: Result<T, aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>>,
+        result: Result<
+            T,
+            aws_sdk_dynamodb::error::SdkError<
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+                R,
+            >,
+        >,
         next: u64,
         what: &str,
         key: &str,
@@ -381,7 +383,10 @@ mod tests {
         item.insert(COUNTER.to_owned(), n(7));
         item.insert(OWNER.to_owned(), s("host:1:ab"));
         item.insert(CHECKPOINT.to_owned(), s("42"));
-        item.insert(PARENTS.to_owned(), AttributeValue::Ss(vec!["shardId-000000000000".into()]));
+        item.insert(
+            PARENTS.to_owned(),
+            AttributeValue::Ss(vec!["shardId-000000000000".into()]),
+        );
         let lease = parse(&item).unwrap();
         assert_eq!(lease.counter, 7);
         assert_eq!(lease.owner.as_deref(), Some("host:1:ab"));

@@ -51,7 +51,7 @@ pub fn plan(candidates: &[&Lease], expired: &[String], me: &str) -> Vec<String> 
     if candidates.is_empty() {
         return Vec::new();
     }
-    let is_expired = |l: &Lease| expired.iter().any(|k| *k == l.key);
+    let is_expired = |l: &Lease| expired.contains(&l.key);
     let mut load: BTreeMap<&str, usize> = BTreeMap::new();
     let mut mine = 0;
     let mut available = Vec::new();
@@ -73,7 +73,10 @@ pub fn plan(candidates: &[&Lease], expired: &[String], me: &str) -> Vec<String> 
         return available;
     }
     // Steal one from the most loaded owner, if it holds more than its share.
-    let Some((&victim, &most)) = load.iter().max_by_key(|(o, n)| (**n, std::cmp::Reverse(**o))) else {
+    let Some((&victim, &most)) = load
+        .iter()
+        .max_by_key(|(o, n)| (**n, std::cmp::Reverse(**o)))
+    else {
         return Vec::new();
     };
     if most <= target && !(most == target && mine + 1 < target) {
@@ -104,14 +107,18 @@ mod tests {
 
     #[test]
     fn first_instance_takes_everything_free() {
-        let ls = [lease("a", None, 0), lease("b", None, 0), lease("c", None, 0)];
+        let ls = [
+            lease("a", None, 0),
+            lease("b", None, 0),
+            lease("c", None, 0),
+        ];
         let c: Vec<_> = ls.iter().collect();
         assert_eq!(plan(&c, &[], "me"), ["a", "b", "c"]);
     }
 
     #[test]
     fn a_newcomer_steals_one_per_pass_up_to_its_share() {
-        let mut ls = vec![
+        let mut ls = [
             lease("a", Some("x"), 1),
             lease("b", Some("x"), 1),
             lease("c", Some("x"), 1),

@@ -87,7 +87,9 @@ impl Decoder {
             None => {
                 single = [kpl::UserRecord {
                     data: record.data.clone(),
-                    partition_key: record.partition_key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+                    partition_key: record
+                        .partition_key
+                        .map(|k| Bytes::copy_from_slice(k.as_bytes())),
                     explicit_hash_key: None,
                 }];
                 &single
@@ -241,7 +243,10 @@ mod tests {
     fn s(e: &Event, path: &str) -> Option<String> {
         e.fields
             .get_path(&Path::parse(path).unwrap())
-            .and_then(|v| v.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned()))
+            .and_then(|v| {
+                v.as_bytes()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+            })
     }
 
     fn subs(events: &[Event]) -> Vec<u32> {
@@ -264,12 +269,24 @@ mod tests {
         let out = decode(Format::CloudwatchSubscription, &gzip(batch));
         assert_eq!(out.len(), 2);
         assert_eq!(&out[1].message[..], b"two");
-        assert_eq!(s(&out[0], "aws.cloudwatch.log_group").as_deref(), Some("/app"));
+        assert_eq!(
+            s(&out[0], "aws.cloudwatch.log_group").as_deref(),
+            Some("/app")
+        );
         assert_eq!(s(&out[1], "aws.cloudwatch.id").as_deref(), Some("2"));
-        assert_eq!(s(&out[0], "aws.kinesis.shard_id").as_deref(), Some("shardId-000000000001"));
-        assert_eq!(s(&out[0], "aws.kinesis.sequence_number").as_deref(), Some("42"));
+        assert_eq!(
+            s(&out[0], "aws.kinesis.shard_id").as_deref(),
+            Some("shardId-000000000001")
+        );
+        assert_eq!(
+            s(&out[0], "aws.kinesis.sequence_number").as_deref(),
+            Some("42")
+        );
         assert_eq!(out[1].timestamp.timestamp_millis(), 1432826856000);
-        assert_eq!(out[0].meta.origin.as_deref(), Some("logs/shardId-000000000001"));
+        assert_eq!(
+            out[0].meta.origin.as_deref(),
+            Some("logs/shardId-000000000001")
+        );
         assert_eq!(subs(&out), [0, 1]);
         assert!(decode(Format::CloudwatchSubscription, &gzip(control)).is_empty());
         // Not a batch: kept, tagged.
@@ -287,13 +304,19 @@ mod tests {
         assert_eq!(out[0].timestamp.timestamp_millis(), 1_700_000_000_123);
         let out = decode(Format::Json, &gzip(br#"{"a":1}"#));
         assert_eq!(&out[0].message[..], br#"{"a":1}"#);
-        assert_eq!(s(&out[0], "aws.kinesis.partition_key").as_deref(), Some("pk"));
+        assert_eq!(
+            s(&out[0], "aws.kinesis.partition_key").as_deref(),
+            Some("pk")
+        );
         // A KPL aggregate of two user records of two lines each: subs run on.
         let agg = kpl::tests::aggregate(&["k"], &[(0, None, b"1\n2"), (0, None, b"3\n4\n")]);
         let out = decode(Format::Lines, &agg);
         let msgs: Vec<_> = out.iter().map(|e| e.message.clone()).collect();
         assert_eq!(msgs, ["1", "2", "3", "4"]);
         assert_eq!(subs(&out), [0, 1, 2, 3]);
-        assert_eq!(s(&out[0], "aws.kinesis.partition_key").as_deref(), Some("k"));
+        assert_eq!(
+            s(&out[0], "aws.kinesis.partition_key").as_deref(),
+            Some("k")
+        );
     }
 }

@@ -256,10 +256,13 @@ pub(crate) mod tests {
         let records = deaggregate(&Bytes::from_static(&GOLDEN)).unwrap();
         let data: Vec<_> = records.iter().map(|r| r.data.clone()).collect();
         assert_eq!(data, [Bytes::from_static(b"hi"), Bytes::from_static(b"yo")]);
-        assert!(records
-            .iter()
-            .all(|r| r.partition_key.as_deref() == Some(&b"a"[..]) && r.explicit_hash_key.is_none()));
-        assert_eq!(aggregate(&["a"], &[(0, None, b"hi"), (0, None, b"yo")]), GOLDEN);
+        assert!(records.iter().all(
+            |r| r.partition_key.as_deref() == Some(&b"a"[..]) && r.explicit_hash_key.is_none()
+        ));
+        assert_eq!(
+            aggregate(&["a"], &[(0, None, b"hi"), (0, None, b"yo")]),
+            GOLDEN
+        );
     }
 
     #[test]
@@ -286,7 +289,10 @@ pub(crate) mod tests {
         assert_eq!(r[0].partition_key.as_deref(), Some(&b"k1"[..]));
         assert_eq!(r[1].partition_key.as_deref(), Some(&b"k0"[..]));
         // An index past the table cuts the aggregate there.
-        body = aggregate(&["k0"], &[(0, None, b"a"), (5, None, b"b"), (0, None, b"c")]);
+        body = aggregate(
+            &["k0"],
+            &[(0, None, b"a"), (5, None, b"b"), (0, None, b"c")],
+        );
         let r = deaggregate(&Bytes::from(body)).unwrap();
         assert_eq!(r.len(), 1);
         // Explicit hash key index without a table: cut too.

@@ -71,7 +71,10 @@ pub struct LeasesConfig {
     /// The DynamoDB table; created (on-demand billing) if missing.
     pub dynamodb_table: String,
     /// A lease not renewed for this long is taken over by another instance.
-    #[serde(default = "default_lease_duration", deserialize_with = "deserialize_duration")]
+    #[serde(
+        default = "default_lease_duration",
+        deserialize_with = "deserialize_duration"
+    )]
     pub lease_duration: Duration,
     /// The most leases this instance holds (default: no limit).
     #[serde(default)]
@@ -96,7 +99,10 @@ pub struct KinesisConfig {
     /// RFC 3339, for `start_position: at_timestamp`.
     #[serde(default)]
     pub start_timestamp: Option<String>,
-    #[serde(default = "default_poll_interval", deserialize_with = "deserialize_duration")]
+    #[serde(
+        default = "default_poll_interval",
+        deserialize_with = "deserialize_duration"
+    )]
     pub poll_interval: Duration,
     #[serde(default = "default_max_records")]
     pub max_records: i32,
@@ -263,10 +269,13 @@ async fn list_shards(s: &Shared) -> anyhow::Result<Vec<ShardInfo>> {
             (None, StreamRef::Name(n)) => req.stream_name(n),
             (None, StreamRef::Arn(a)) => req.stream_arn(a),
         };
-        let out = req
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("listing the shards of stream `{}`: {}", s.stream_label, describe(&e)))?;
+        let out = req.send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "listing the shards of stream `{}`: {}",
+                s.stream_label,
+                describe(&e)
+            )
+        })?;
         for sh in out.shards() {
             let parents = [sh.parent_shard_id(), sh.adjacent_parent_shard_id()]
                 .into_iter()
@@ -342,7 +351,10 @@ async fn run(config: KinesisConfig, cx: InputContext) -> anyhow::Result<()> {
     let label = config.stream_label();
     let timestamp = config.start_timestamp().map_err(|e| anyhow::anyhow!(e))?;
     let store = match &config.leases {
-        None => Store::file(CheckpointFile::new(&cx.data_dir, &cx.pipeline, &cx.name), &label)?,
+        None => Store::file(
+            CheckpointFile::new(&cx.data_dir, &cx.pipeline, &cx.name),
+            &label,
+        )?,
         Some(l) => {
             let table = LeaseTable::new(aws.dynamodb().await, &l.dynamodb_table, owner_id());
             table
@@ -409,13 +421,30 @@ async fn run(config: KinesisConfig, cx: InputContext) -> anyhow::Result<()> {
                 // A stream that cannot be listed at start is a configuration
                 // error worth failing on; later, a passing outage.
                 Err(e) if synced.is_none() => return Err(e.context(format!("input `{}`", cx.name))),
-                Err(e) => tracing::warn!(input = %cx.name, error = format!("{e:#}"), "retrying later"),
+                Err(e) => {
+                    tracing::warn!(input = %cx.name, error = format!("{e:#}"), "retrying later")
+                }
             }
         }
 
         let wanted = match &config.leases {
-            None => readable(&shards, &shared.store.file_checkpoints().await, config.start_position, timestamp),
-            Some(l) => match lease_pass(&shared, l, &shards, &mut expiry, &running, config.start_position, timestamp).await {
+            None => readable(
+                &shards,
+                &shared.store.file_checkpoints().await,
+                config.start_position,
+                timestamp,
+            ),
+            Some(l) => match lease_pass(
+                &shared,
+                l,
+                &shards,
+                &mut expiry,
+                &running,
+                config.start_position,
+                timestamp,
+            )
+            .await
+            {
                 Ok(w) => w,
                 Err(e) => {
                     tracing::warn!(input = %cx.name, error = format!("{e:#}"), "lease table pass failed; retrying");
@@ -491,7 +520,10 @@ async fn run(config: KinesisConfig, cx: InputContext) -> anyhow::Result<()> {
     // Shutdown: every reader drains its acknowledgements and checkpoints.
     while readers.join_next().await.is_some() {}
     if let Store::Leases { table, held } = &shared.store {
-        let keys: Vec<String> = held.lock().map(|h| h.keys().cloned().collect()).unwrap_or_default();
+        let keys: Vec<String> = held
+            .lock()
+            .map(|h| h.keys().cloned().collect())
+            .unwrap_or_default();
         for key in keys {
             if let Err(e) = table.evict(&key).await {
                 tracing::warn!(shard = %key, error = format!("{e:#}"), "releasing the lease");
@@ -588,7 +620,9 @@ async fn lease_pass(
             None => tracing::debug!(shard = %key, "another instance took the lease first"),
         }
     }
-    let held = held.lock().map_err(|_| anyhow::anyhow!("lease state poisoned"))?;
+    let held = held
+        .lock()
+        .map_err(|_| anyhow::anyhow!("lease state poisoned"))?;
     Ok(readable
         .into_iter()
         .filter(|(s, _)| held.get(&s.id).is_some_and(|h| !h.lost.is_cancelled()))
@@ -629,7 +663,10 @@ mod tests {
         let r = readable(&shards, &cps, StartPosition::Latest, None);
         assert_eq!(
             ids(&r),
-            [("c1", &Start::TrimHorizon), ("c2", &Start::After("12".into()))]
+            [
+                ("c1", &Start::TrimHorizon),
+                ("c2", &Start::After("12".into()))
+            ]
         );
     }
 
@@ -651,12 +688,24 @@ mod tests {
             c.validate()
         };
         assert!(parse(serde_json::json!({"stream_name": "s"})).is_ok());
-        assert!(parse(serde_json::json!({})).unwrap_err().contains("stream_name"));
+        assert!(parse(serde_json::json!({}))
+            .unwrap_err()
+            .contains("stream_name"));
         assert!(parse(serde_json::json!({"stream_name": "s", "stream_arn": "arn:aws:kinesis:us-east-1:1:stream/s"})).unwrap_err().contains("not both"));
-        assert!(parse(serde_json::json!({"stream_arn": "nope"})).unwrap_err().contains("ARN"));
-        assert!(parse(serde_json::json!({"stream_name": "s", "start_position": "at_timestamp"})).unwrap_err().contains("start_timestamp"));
+        assert!(parse(serde_json::json!({"stream_arn": "nope"}))
+            .unwrap_err()
+            .contains("ARN"));
+        assert!(
+            parse(serde_json::json!({"stream_name": "s", "start_position": "at_timestamp"}))
+                .unwrap_err()
+                .contains("start_timestamp")
+        );
         assert!(parse(serde_json::json!({"stream_name": "s", "start_position": "at_timestamp", "start_timestamp": "2024-05-06T07:00:00Z"})).is_ok());
-        assert!(parse(serde_json::json!({"stream_name": "s", "max_records": 0})).unwrap_err().contains("max_records"));
+        assert!(
+            parse(serde_json::json!({"stream_name": "s", "max_records": 0}))
+                .unwrap_err()
+                .contains("max_records")
+        );
         assert!(parse(serde_json::json!({"stream_name": "s", "bogus": 1})).is_err());
     }
 }

@@ -9,7 +9,9 @@ use std::cmp::Ordering;
 /// Compares two sequence numbers numerically.
 pub fn cmp(a: &str, b: &str) -> Ordering {
     let (a, b) = (strip(a), strip(b));
-    a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
 /// Whether `a` is at or after `b`.

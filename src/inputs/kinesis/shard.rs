@@ -29,7 +29,7 @@ use super::decode::{Decoder, Record};
 use super::progress::Progress;
 use super::sequence;
 use super::store::{LeaseLost, SHARD_END};
-use super::{Shared, ShardInfo};
+use super::{ShardInfo, Shared};
 use crate::aws::{backoff, describe};
 use crate::topology::ack::Ack;
 
@@ -136,14 +136,22 @@ impl ShardReader {
                 Err(Throttled(true)) => {
                     throttled.increment(1);
                     attempt += 1;
-                    self.pause(backoff(attempt, Duration::from_millis(200), Duration::from_secs(10)))
-                        .await;
+                    self.pause(backoff(
+                        attempt,
+                        Duration::from_millis(200),
+                        Duration::from_secs(10),
+                    ))
+                    .await;
                     continue;
                 }
                 Err(Throttled(false)) => {
                     attempt += 1;
-                    self.pause(backoff(attempt, Duration::from_millis(500), Duration::from_secs(30)))
-                        .await;
+                    self.pause(backoff(
+                        attempt,
+                        Duration::from_millis(500),
+                        Duration::from_secs(30),
+                    ))
+                    .await;
                     // The iterator itself may be what is wrong: a fresh one.
                     if attempt % 3 == 0 {
                         match self.iterator(last_read.as_deref()).await? {
@@ -187,8 +195,8 @@ impl ShardReader {
             }
         }
         // Stopping: let in-flight batches finish, keep what they acknowledged.
-        let lost = self.stop.is_cancelled()
-            && s.store.held(id).is_some_and(|h| h.lost.is_cancelled());
+        let lost =
+            self.stop.is_cancelled() && s.store.held(id).is_some_and(|h| h.lost.is_cancelled());
         if lost {
             return Ok(End::Stopped);
         }
@@ -253,7 +261,10 @@ impl ShardReader {
                 sequence: r.sequence_number(),
                 partition_key: r.partition_key(),
                 arrival: r.approximate_arrival_timestamp().and_then(|t| {
-                    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+                    // Kinesis gives milliseconds; the float on the JSON wire
+                    // would otherwise add nanosecond noise.
+                    let ms = t.secs() * 1000 + i64::from(t.subsec_nanos() + 500_000) / 1_000_000;
+                    DateTime::from_timestamp_millis(ms)
                 }),
                 data: Bytes::copy_from_slice(r.data().as_ref()),
             };
@@ -262,7 +273,11 @@ impl ShardReader {
             while events.len() >= size {
                 let rest = events.split_off(size);
                 let batch = std::mem::replace(&mut events, rest);
-                let marker = if events.is_empty() { complete.take() } else { None };
+                let marker = if events.is_empty() {
+                    complete.take()
+                } else {
+                    None
+                };
                 self.send_batch(batch, marker, progress).await?;
             }
         }
@@ -305,16 +320,23 @@ impl ShardReader {
                 (None, Start::After(seq)) => req
                     .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
                     .starting_sequence_number(seq),
-                (None, Start::TrimHorizon) => req.shard_iterator_type(ShardIteratorType::TrimHorizon),
+                (None, Start::TrimHorizon) => {
+                    req.shard_iterator_type(ShardIteratorType::TrimHorizon)
+                }
                 (None, Start::Latest) => req.shard_iterator_type(ShardIteratorType::Latest),
                 (None, Start::AtTimestamp(t)) => req
                     .shard_iterator_type(ShardIteratorType::AtTimestamp)
-                    .timestamp(aws_smithy_types::DateTime::from_millis(t.timestamp_millis())),
+                    .timestamp(aws_smithy_types::DateTime::from_millis(
+                        t.timestamp_millis(),
+                    )),
             };
             match req.send().await {
                 Ok(out) => match out.shard_iterator() {
                     Some(it) => return Ok(Some(it.to_owned())),
-                    None => anyhow::bail!("GetShardIterator for {} returned no iterator", self.shard.id),
+                    None => anyhow::bail!(
+                        "GetShardIterator for {} returned no iterator",
+                        self.shard.id
+                    ),
                 },
                 Err(e) => {
                     attempt += 1;

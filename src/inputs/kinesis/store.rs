@@ -14,9 +14,9 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-pub use crate::state::leases::SHARD_END;
 use crate::state::checkpoint::CheckpointFile;
 use crate::state::leases::LeaseTable;
+pub use crate::state::leases::SHARD_END;
 
 /// The checkpoint file's content.
 #[derive(Debug, Default, Serialize, Deserialize)]
