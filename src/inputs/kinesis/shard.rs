@@ -170,23 +170,20 @@ impl ShardReader {
                 self.send(&decoder, &out, &mut progress).await?;
                 last_read = out.records().last().map(|r| r.sequence_number().to_owned());
             }
-            let end = match out.next_shard_iterator() {
-                None => true,
-                Some(next) => {
-                    iterator = next.to_owned();
-                    let ending = if n == 0 {
-                        s.ending(id).or_else(|| self.shard.ending.clone())
-                    } else {
-                        None
-                    };
-                    n == 0
-                        && match (&ending, &last_read) {
-                            (Some(ending), Some(pos)) => sequence::at_or_after(pos, ending),
-                            (Some(_), None) => millis_behind == 0,
-                            (None, _) => false,
-                        }
-                }
+            if let Some(next) = out.next_shard_iterator() {
+                iterator = next.to_owned();
+            }
+            let ending = match n {
+                0 => s.ending(id).or_else(|| self.shard.ending.clone()),
+                _ => None,
             };
+            let end = shard_ended(
+                out.next_shard_iterator().is_none(),
+                n,
+                ending.as_deref(),
+                last_read.as_deref(),
+                millis_behind,
+            );
             if end {
                 return self.finish(progress, saved).await;
             }
@@ -387,5 +384,47 @@ impl ShardReader {
     }
 }
 
+/// Whether a `GetRecords` response ends the shard: a null next iterator
+/// (AWS), or — where that never comes (moto) — an empty response on a closed
+/// shard (`ending`, from `ListShards`) with the position at or after its
+/// last sequence number, or with nothing ever read and nothing behind.
+fn shard_ended(
+    no_next_iterator: bool,
+    records: usize,
+    ending: Option<&str>,
+    position: Option<&str>,
+    millis_behind: i64,
+) -> bool {
+    if no_next_iterator {
+        return true;
+    }
+    records == 0
+        && match (ending, position) {
+            (Some(ending), Some(pos)) => sequence::at_or_after(pos, ending),
+            (Some(_), None) => millis_behind == 0,
+            (None, _) => false,
+        }
+}
+
 /// A failed `GetRecords`: `true` when throttled, `false` for other errors.
 struct Throttled(bool);
+
+#[cfg(test)]
+mod tests {
+    use super::shard_ended;
+
+    #[test]
+    fn shard_end_on_aws_and_on_moto() {
+        // AWS: the null iterator alone decides.
+        assert!(shard_ended(true, 5, None, Some("1"), 100));
+        // An open shard never ends on an empty read.
+        assert!(!shard_ended(false, 0, None, Some("9"), 0));
+        // moto: closed, empty, position at or past the end (numerically).
+        assert!(shard_ended(false, 0, Some("10"), Some("10"), 0));
+        assert!(!shard_ended(false, 0, Some("10"), Some("9"), 0));
+        assert!(!shard_ended(false, 3, Some("10"), Some("10"), 0));
+        // A closed shard never read from: only once nothing is behind.
+        assert!(shard_ended(false, 0, Some("0"), None, 0));
+        assert!(!shard_ended(false, 0, Some("7"), None, 500));
+    }
+}

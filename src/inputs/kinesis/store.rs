@@ -131,3 +131,37 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_saves_keep_every_shard() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = CheckpointFile::new(dir.path(), "p", "k");
+        let store = Arc::new(Store::file(file.clone(), "s").unwrap());
+        let mut tasks = Vec::new();
+        for shard in 0..8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for seq in 1..=20 {
+                    store
+                        .save(&format!("shard-{shard}"), &seq.to_string())
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let reopened = Store::file(file.clone(), "s").unwrap();
+        let cps = reopened.file_checkpoints().await;
+        assert_eq!(cps.len(), 8);
+        assert!(cps.values().all(|v| v == "20"), "{cps:?}");
+        // Another stream's checkpoints are refused, naming the file.
+        let err = Store::file(file, "other").err().unwrap().to_string();
+        assert!(err.contains("belongs to stream `s`"), "{err}");
+    }
+}
