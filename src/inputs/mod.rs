@@ -7,6 +7,7 @@
 
 pub mod beats;
 pub mod file;
+pub mod kinesis;
 pub mod reader;
 pub mod registry;
 pub mod s3;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::beats::BeatsConfig;
 use super::file::FileConfig;
+use super::kinesis::KinesisConfig;
 use super::s3::S3InputConfig;
 use super::stdin::StdinConfig;
 use super::tcp::TcpConfig;
@@ -12,7 +13,7 @@ use super::InputConfig;
 use crate::config::{from_node, DeError, Node};
 
 /// Every input `type`, for error messages and docs.
-pub const INPUTS: &[&str] = &["tcp", "beats", "udp", "stdin", "file", "s3"];
+pub const INPUTS: &[&str] = &["tcp", "beats", "udp", "stdin", "file", "s3", "kinesis"];
 
 fn checked<T>(config: T, check: impl FnOnce(&T) -> Result<(), String>) -> Result<T, DeError> {
     check(&config).map_err(|message| DeError { message, loc: None })?;
@@ -25,7 +26,7 @@ fn checked<T>(config: T, check: impl FnOnce(&T) -> Result<(), String>) -> Result
 /// [`InputConfig::pipeline_format`] returns as a parse filter.
 ///
 /// [`InputConfig::pipeline_format`]: super::InputConfig::pipeline_format
-pub const READS_FORMAT: &[&str] = &["s3"];
+pub const READS_FORMAT: &[&str] = &["s3", "kinesis"];
 
 /// Builds input `kind` from its options (without `type` and `format`).
 pub fn build(kind: &str, options: &Node) -> Result<Arc<dyn InputConfig>, DeError> {
@@ -50,6 +51,10 @@ pub fn build(kind: &str, options: &Node) -> Result<Arc<dyn InputConfig>, DeError
         "s3" => Arc::new(checked(
             from_node::<S3InputConfig>(options)?,
             S3InputConfig::validate,
+        )?),
+        "kinesis" => Arc::new(checked(
+            from_node::<KinesisConfig>(options)?,
+            KinesisConfig::validate,
         )?),
         other => {
             return Err(DeError {

@@ -3,3 +3,4 @@
 //! table through which several weir instances share Kinesis shards.
 
 pub mod checkpoint;
+pub mod leases;

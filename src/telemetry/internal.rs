@@ -222,6 +222,36 @@ pub const INTERNAL_METRICS: &[InternalMetric] = &[
         "CloudWatch Logs subscription CONTROL_MESSAGE batches skipped (delivery checks, not logs).",
     ),
     m(
+        "weir_kinesis_records_total",
+        Counter,
+        None,
+        PIPELINE_COMPONENT,
+        "Kinesis records read by a kinesis input (before KPL de-aggregation and decoding).",
+    ),
+    m(
+        "weir_kinesis_millis_behind_latest",
+        Gauge,
+        None,
+        &["pipeline", "component", "shard"],
+        "How far a kinesis input's reader of a shard is behind the shard's newest record, in \
+         milliseconds (MillisBehindLatest of the last GetRecords).",
+    ),
+    m(
+        "weir_kinesis_throttled_total",
+        Counter,
+        None,
+        PIPELINE_COMPONENT,
+        "Kinesis calls of a kinesis input refused with ProvisionedThroughputExceeded (retried \
+         after a back-off).",
+    ),
+    m(
+        "weir_kinesis_leases_held",
+        Gauge,
+        None,
+        PIPELINE_COMPONENT,
+        "Shard leases a kinesis input holds in its DynamoDB lease table.",
+    ),
+    m(
         "weir_prometheus_pushes_total",
         Counter,
         None,
