@@ -102,7 +102,9 @@ fn missing_environment_variable_fails_at_start() {
 fn stdin_to_stdout_parses_tags_and_exits_zero_at_eof() {
     let port = free_port();
     let p = pipeline(&format!(
-        "api: {{ listen: '127.0.0.1:{port}' }}\ninputs:\n  in: {{ type: stdin }}\n\
+        // One worker: batches from several workers may reach the output in
+        // any order, and this test reads the lines by position.
+        "api: {{ listen: '127.0.0.1:{port}' }}\nworkers: 1\ninputs:\n  in: {{ type: stdin }}\n\
          filters:\n  - parse: {{ format: json }}\n  - set: {{ field: service.name, value: checkout }}\n\
          \x20 - rename: {{ from: msg, to: log.message }}\n  - remove: {{ fields: [secret] }}\n\
          outputs:\n  o: {{ type: stdout }}\n"
