@@ -418,3 +418,139 @@ fn two_instances_split_the_shards_through_a_lease_table_and_deliver_each_event_o
         );
     }
 }
+
+/// The lease items of `table` by key: (owner or `-` when free, checkpoint
+/// or `-`).
+fn lease_items(moto: &Moto, table: &str) -> Vec<(String, String)> {
+    let out = moto.python(&format!(
+        "items = client('dynamodb').scan(TableName={table:?}, ConsistentRead=True)['Items']\n\
+         print(json.dumps([[i.get(a, {{}}).get('S', '-') for a in ['leaseOwner', 'checkpoint']] \
+         for i in sorted(items, key=lambda i: i['leaseKey']['S'])]))\n"
+    ));
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// Instance A reads a 4-shard stream while records keep arriving and is
+/// killed with SIGKILL (no drain, no final checkpoints, no released leases);
+/// instance B, started afterwards, must wait out A's leases, take all four
+/// and deliver the rest from A's checkpoints: exactly every event, once.
+#[test]
+fn a_killed_instances_expired_leases_are_taken_over_and_nothing_is_lost() {
+    let moto = Moto::start();
+    let es = Osmem::start();
+    moto.python("client('kinesis').create_stream(StreamName='crash', ShardCount=4)\n");
+    let put = |from: usize, n: usize| {
+        moto.python(&format!(
+            "k = client('kinesis')\nfor i in range({from}, {to}):\n    \
+             k.put_record(StreamName='crash', Data=('event %d' % i).encode(), PartitionKey='k', \
+             ExplicitHashKey=str((i % 4) * 2**126 + 5))\n",
+            to = from + n
+        ));
+    };
+    put(0, 20);
+    let data = tempfile::tempdir().unwrap();
+    let instance = || {
+        let api = free_port();
+        let p = pipeline(&format!(
+            "api: {{ listen: '127.0.0.1:{api}' }}\ndata_dir: '{dir}'\ninputs:\n  k:\n    type: kinesis\n    \
+             stream_name: crash\n    endpoint: '{endpoint}'\n    poll_interval: 200ms\n    max_records: 2\n    \
+             shard_sync_interval: 2s\n    leases: {{ dynamodb_table: crash-leases, lease_duration: 3s }}\n\
+             outputs:\n  es:\n    type: elasticsearch\n    hosts: ['{url}']\n    index: crash\n    \
+             action: create\n    id: auto_source\n",
+            dir = data.path().display(),
+            endpoint = moto.endpoint,
+            url = es.url,
+        ));
+        let weir = start_weir(&moto, &p.path);
+        wait_for_port(api);
+        (p, weir, api)
+    };
+    let owned_by = |pid: u32| {
+        let items = lease_items(&moto, "crash-leases");
+        items.len() == 4 && items.iter().all(|(o, _)| o.contains(&format!(":{pid}:")))
+    };
+    let (killed, wait_for_kill) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        // Records keep coming while A reads; the second half only after
+        // the kill, so B has records A never saw.
+        let putter = scope.spawn(move || {
+            for from in (20..60).step_by(10) {
+                put(from, 10);
+            }
+            wait_for_kill.recv().expect("the kill");
+            for from in (60..120).step_by(20) {
+                put(from, 20);
+            }
+        });
+
+        let (_pa, mut a, api_a) = instance();
+        let pid_a = a.0.as_ref().expect("running").id();
+        wait_until(Duration::from_secs(15), "A to hold all 4 leases", || {
+            metric(api_a, "weir_kinesis_leases_held") == 4.0
+        });
+        // Killed once it has delivered and checkpointed some of every shard
+        // (and while records are still being put).
+        wait_until(Duration::from_secs(15), "A's checkpoints", || {
+            es.count("crash") >= 30
+                && lease_items(&moto, "crash-leases")
+                    .iter()
+                    .all(|(_, cp)| cp.parse::<u64>().is_ok())
+        });
+        let mut child = a.0.take().expect("running");
+        child.kill().expect("kill -9 A");
+        child.wait().expect("reap A");
+        killed.send(()).expect("the putter");
+        let delivered = es.count("crash");
+        let at_kill = lease_items(&moto, "crash-leases");
+        assert!(owned_by(pid_a), "{at_kill:?}");
+        // Records at or before A's checkpoints: what B must not read again.
+        let checkpointed: f64 = moto
+            .python(
+                "k = client('kinesis'); d = client('dynamodb'); n = 0\n\
+                 for i in d.scan(TableName='crash-leases', ConsistentRead=True)['Items']:\n    \
+                 cp = int(i['checkpoint']['S'])\n    \
+                 it = k.get_shard_iterator(StreamName='crash', ShardId=i['leaseKey']['S'], \
+                 ShardIteratorType='TRIM_HORIZON')['ShardIterator']\n    \
+                 recs = k.get_records(ShardIterator=it, Limit=10000)['Records']\n    \
+                 n += sum(1 for r in recs if int(r['SequenceNumber']) <= cp)\n\
+                 print(n)\n",
+            )
+            .trim()
+            .parse()
+            .unwrap();
+
+        let (_pb, b, api_b) = instance();
+        let pid_b = b.0.as_ref().expect("running").id();
+        wait_until(
+            Duration::from_secs(15),
+            "B to take over all 4 leases",
+            || metric(api_b, "weir_kinesis_leases_held") == 4.0 && owned_by(pid_b),
+        );
+        putter.join().expect("putter");
+        wait_until(Duration::from_secs(20), "120 documents", || {
+            es.count("crash") >= 120
+        });
+        std::thread::sleep(Duration::from_millis(1000));
+        // B resumed from A's checkpoints rather than from TRIM_HORIZON.
+        let read_by_b = metric(api_b, "weir_kinesis_records_total");
+        stop_weir(b);
+        assert_eq!(
+            es.count("crash"),
+            120,
+            "A delivered {delivered} before the kill"
+        );
+        assert!(checkpointed > 0.0, "{at_kill:?}");
+        assert_eq!(
+            read_by_b,
+            120.0 - checkpointed,
+            "B read {read_by_b} records; A had delivered {delivered}, checkpointed {checkpointed}"
+        );
+    });
+    let docs = es.documents("crash", 200);
+    let got: BTreeSet<String> = docs
+        .iter()
+        .map(|d| d["_source"]["message"].as_str().unwrap().to_owned())
+        .collect();
+    let want: BTreeSet<String> = (0..120).map(|i| format!("event {i}")).collect();
+    assert_eq!(got, want);
+}
