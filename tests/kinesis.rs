@@ -488,8 +488,8 @@ fn a_killed_instances_expired_leases_are_taken_over_and_nothing_is_lost() {
         wait_until(Duration::from_secs(15), "A to hold all 4 leases", || {
             metric(api_a, "weir_kinesis_leases_held") == 4.0
         });
-        // Killed once it has delivered and checkpointed some of every shard
-        // (and while records are still being put).
+        // Killed once it has delivered and checkpointed part of every
+        // shard; the records put after the kill are B's alone.
         wait_until(Duration::from_secs(15), "A's checkpoints", || {
             es.count("crash") >= 30
                 && lease_items(&moto, "crash-leases")
