@@ -936,3 +936,89 @@ print(since.isoformat())
     .expect("checkpoint JSON");
     assert_eq!(checkpoint["after"], "b-new.log");
 }
+
+#[test]
+fn an_object_whose_batch_an_output_failed_is_read_again_and_not_checkpointed() {
+    const LINES: usize = 20;
+    let moto = Moto::start();
+    moto.python(&format!(
+        "s3 = client('s3')\n\
+s3.create_bucket(Bucket='source')\n\
+s3.put_object(Bucket='source', Key='data.log', Body=''.join(f'line {{i}}\\n' for i in range(1, {LINES} + 1)).encode())\n"
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pipeline = dir.path().join("p.yaml");
+    let api = free_port();
+    // The s3 output's bucket does not exist yet: with `max_retries` it gives
+    // each object up and reports its batches as failed.
+    std::fs::write(
+        &pipeline,
+        format!(
+            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
+             inputs:\n  source:\n    type: s3\n    bucket: source\n    \
+             endpoint: '{endpoint}'\n    force_path_style: true\n    \
+             interval: 300ms\n    settle_time: 0s\n\
+             outputs:\n  archive:\n    type: s3\n    bucket: archive\n    encoding: text\n    \
+             compression: none\n    max_age: 200ms\n    max_retries: 1\n    \
+             retry_initial_backoff: 10ms\n    retry_max_backoff: 50ms\n    \
+             endpoint: '{endpoint}'\n    force_path_style: true\n",
+            data = dir.path().join("data").display(),
+            endpoint = moto.endpoint,
+        ),
+    )
+    .expect("pipeline");
+    let mut w = Weir::start(&moto, &pipeline, dir.path(), "weir");
+    wait_for(
+        Duration::from_secs(20),
+        "two failed attempts",
+        &[&w],
+        || objects(&metrics(api), "failed") >= 2.0,
+    );
+    let text = metrics(api);
+    assert!(
+        metric(&text, "weir_s3_output_objects_total", "result=\"failed\"") >= 2.0,
+        "{text}"
+    );
+    assert_eq!(objects(&text, "done"), 0.0, "{text}");
+    // Not checkpointed past: a restart now would read the object again.
+    let checkpoint = dir.path().join("data/checkpoints/p/source.json");
+    if let Ok(stored) = std::fs::read_to_string(&checkpoint) {
+        let stored: serde_json::Value = serde_json::from_str(&stored).expect("checkpoint JSON");
+        assert!(stored["after"].is_null(), "{stored}");
+        assert_ne!(stored["objects"]["data.log"]["done"], true, "{stored}");
+        assert_eq!(
+            stored["objects"]["data.log"]["lines"].as_u64().unwrap_or(0),
+            0,
+            "{stored}"
+        );
+    }
+
+    // The bucket appears; the next attempt delivers the object.
+    moto.python("client('s3').create_bucket(Bucket='archive')\n");
+    wait_for(Duration::from_secs(20), "the object done", &[&w], || {
+        objects(&metrics(api), "done") >= 1.0
+    });
+    wait_for(Duration::from_secs(10), "the checkpoint", &[&w], || {
+        std::fs::read_to_string(&checkpoint)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["after"] == "data.log")
+    });
+    signal(&w.child, "TERM");
+    let status = wait_exit(&mut w.child, Duration::from_secs(40));
+    // Objects were given up on, which the s3 output reports in its exit code.
+    assert!(!status.success(), "weir exited with {status}");
+    let archived = moto.python(
+        "s3 = client('s3')\n\
+for o in s3.list_objects_v2(Bucket='archive').get('Contents', []):\n    \
+print(s3.get_object(Bucket='archive', Key=o['Key'])['Body'].read().decode(), end='')\n",
+    );
+    let mut lines: Vec<&str> = archived.lines().collect();
+    lines.sort_by_key(|l| {
+        l.trim_start_matches("line ")
+            .parse::<usize>()
+            .unwrap_or(usize::MAX)
+    });
+    let want: Vec<String> = (1..=LINES).map(|i| format!("line {i}")).collect();
+    assert_eq!(lines, want, "every line archived exactly once");
+}
