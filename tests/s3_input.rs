@@ -1,7 +1,9 @@
 //! The `s3` input against a real `moto_server`: listing with checkpoints,
 //! CloudWatch Logs exports written by moto's own export task, S3 event
 //! notifications through SQS shared by two weir instances, kill -9 in the
-//! middle of an object, and a large object read in bounded memory.
+//! middle of an object, a large object read in bounded memory, and the
+//! failure paths: a notified object deleted before it is read, `since` and
+//! `settle_time`, and batches an output fails (read again, never lost).
 
 mod common;
 #[path = "common/moto.rs"]
@@ -937,6 +939,40 @@ print(since.isoformat())
     assert_eq!(checkpoint["after"], "b-new.log");
 }
 
+/// An `archive` output: the s3 output to bucket `archive`, which gives an
+/// object up, reporting its batches as failed, after one quick retry (while
+/// the bucket does not exist).
+fn archive_output(moto: &Moto) -> String {
+    format!(
+        "outputs:\n  archive:\n    type: s3\n    bucket: archive\n    encoding: text\n    \
+         compression: none\n    max_age: 200ms\n    max_retries: 1\n    \
+         retry_initial_backoff: 10ms\n    retry_max_backoff: 50ms\n    \
+         endpoint: '{}'\n    force_path_style: true\n",
+        moto.endpoint
+    )
+}
+
+/// Every line of every object in bucket `archive`, ordered by the number
+/// after `line `.
+fn archived_lines(moto: &Moto) -> Vec<String> {
+    let text = moto.python(
+        "s3 = client('s3')\n\
+for o in s3.list_objects_v2(Bucket='archive').get('Contents', []):\n    \
+print(s3.get_object(Bucket='archive', Key=o['Key'])['Body'].read().decode(), end='')\n",
+    );
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines.sort_by_key(|l| {
+        l.trim_start_matches("line ")
+            .parse::<usize>()
+            .unwrap_or(usize::MAX)
+    });
+    lines
+}
+
+fn numbered_lines(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("line {i}")).collect()
+}
+
 #[test]
 fn an_object_whose_batch_an_output_failed_is_read_again_and_not_checkpointed() {
     const LINES: usize = 20;
@@ -957,13 +993,10 @@ s3.put_object(Bucket='source', Key='data.log', Body=''.join(f'line {{i}}\\n' for
             "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
              inputs:\n  source:\n    type: s3\n    bucket: source\n    \
              endpoint: '{endpoint}'\n    force_path_style: true\n    \
-             interval: 300ms\n    settle_time: 0s\n\
-             outputs:\n  archive:\n    type: s3\n    bucket: archive\n    encoding: text\n    \
-             compression: none\n    max_age: 200ms\n    max_retries: 1\n    \
-             retry_initial_backoff: 10ms\n    retry_max_backoff: 50ms\n    \
-             endpoint: '{endpoint}'\n    force_path_style: true\n",
+             interval: 300ms\n    settle_time: 0s\n{output}",
             data = dir.path().join("data").display(),
             endpoint = moto.endpoint,
+            output = archive_output(&moto),
         ),
     )
     .expect("pipeline");
@@ -1008,17 +1041,87 @@ s3.put_object(Bucket='source', Key='data.log', Body=''.join(f'line {{i}}\\n' for
     let status = wait_exit(&mut w.child, Duration::from_secs(40));
     // Objects were given up on, which the s3 output reports in its exit code.
     assert!(!status.success(), "weir exited with {status}");
-    let archived = moto.python(
-        "s3 = client('s3')\n\
-for o in s3.list_objects_v2(Bucket='archive').get('Contents', []):\n    \
-print(s3.get_object(Bucket='archive', Key=o['Key'])['Body'].read().decode(), end='')\n",
+    assert_eq!(
+        archived_lines(&moto),
+        numbered_lines(LINES),
+        "every line archived exactly once"
     );
-    let mut lines: Vec<&str> = archived.lines().collect();
-    lines.sort_by_key(|l| {
-        l.trim_start_matches("line ")
-            .parse::<usize>()
-            .unwrap_or(usize::MAX)
+}
+
+#[test]
+fn a_notification_whose_object_an_output_failed_stays_queued_until_delivered() {
+    const LINES: usize = 15;
+    let moto = Moto::start();
+    let url = moto
+        .python(&format!(
+            r#"
+sqs, s3 = client('sqs'), client('s3')
+url = sqs.create_queue(QueueName='retry')['QueueUrl']
+arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['QueueArn'])['Attributes']['QueueArn']
+s3.create_bucket(Bucket='source')
+s3.put_bucket_notification_configuration(Bucket='source', NotificationConfiguration={{
+    'QueueConfigurations': [{{'QueueArn': arn, 'Events': ['s3:ObjectCreated:*']}}]}})
+s3.put_object(Bucket='source', Key='one.log', Body=''.join(f'line {{i}}\n' for i in range(1, {LINES} + 1)).encode())
+print(url)
+"#
+        ))
+        .trim()
+        .to_owned();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pipeline = dir.path().join("p.yaml");
+    let api = free_port();
+    std::fs::write(
+        &pipeline,
+        format!(
+            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
+             inputs:\n  notified:\n    type: s3\n    bucket: source\n    sqs_queue_url: '{url}'\n    \
+             visibility_timeout: 2s\n    \
+             endpoint: '{endpoint}'\n    force_path_style: true\n{output}",
+            data = dir.path().join("data").display(),
+            endpoint = moto.endpoint,
+            output = archive_output(&moto),
+        ),
+    )
+    .expect("pipeline");
+    let mut w = Weir::start(&moto, &pipeline, dir.path(), "weir");
+    let message = |text: &str, result: &str| {
+        metric(
+            text,
+            "weir_s3_sqs_messages_total",
+            &format!("result=\"{result}\""),
+        )
+    };
+    wait_for(
+        Duration::from_secs(20),
+        "the message given up",
+        &[&w],
+        || message(&metrics(api), "failed") >= 1.0,
+    );
+    let text = metrics(api);
+    assert_eq!(message(&text, "deleted"), 0.0, "{text}");
+    assert_eq!(objects(&text, "done"), 0.0, "{text}");
+    assert!(objects(&text, "failed") >= 1.0, "{text}");
+    assert_eq!(queue_depth(&moto, "retry"), "1", "the message was deleted");
+
+    // The bucket appears; the message, received again, is delivered.
+    moto.python("client('s3').create_bucket(Bucket='archive')\n");
+    wait_for(
+        Duration::from_secs(20),
+        "the message deleted",
+        &[&w],
+        || message(&metrics(api), "deleted") >= 1.0,
+    );
+    wait_for(Duration::from_secs(10), "an empty queue", &[&w], || {
+        queue_depth(&moto, "retry") == "0"
     });
-    let want: Vec<String> = (1..=LINES).map(|i| format!("line {i}")).collect();
-    assert_eq!(lines, want, "every line archived exactly once");
+    let text = metrics(api);
+    assert_eq!(objects(&text, "done"), 1.0, "{text}");
+    signal(&w.child, "TERM");
+    let status = wait_exit(&mut w.child, Duration::from_secs(40));
+    assert!(!status.success(), "weir exited with {status}");
+    assert_eq!(
+        archived_lines(&moto),
+        numbered_lines(LINES),
+        "every line archived exactly once"
+    );
 }
