@@ -1,7 +1,9 @@
 //! The `s3` input against a real `moto_server`: listing with checkpoints,
 //! CloudWatch Logs exports written by moto's own export task, S3 event
 //! notifications through SQS shared by two weir instances, kill -9 in the
-//! middle of an object, and a large object read in bounded memory.
+//! middle of an object, a large object read in bounded memory, and the
+//! failure paths: a notified object deleted before it is read, `since` and
+//! `settle_time`, and batches an output fails (read again, never lost).
 
 mod common;
 #[path = "common/moto.rs"]
@@ -744,5 +746,382 @@ s3.put_object(Bucket='huge', Key='big.log', Body=line * {LINES})\n"
         "peak RSS {} MiB while streaming a {} MB object",
         peak >> 20,
         LINES * 191 / 1_000_000
+    );
+}
+
+/// `weir_s3_objects_total` of an input, by `result`.
+fn objects(text: &str, result: &str) -> f64 {
+    metric(
+        text,
+        "weir_s3_objects_total",
+        &format!("result=\"{result}\""),
+    )
+}
+
+/// Messages in a queue, visible or in flight.
+fn queue_depth(moto: &Moto, queue: &str) -> String {
+    moto.python(&format!(
+        "sqs = client('sqs')\n\
+url = sqs.get_queue_url(QueueName='{queue}')['QueueUrl']\n\
+a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['All'])['Attributes']\n\
+print(int(a['ApproximateNumberOfMessages']) + int(a['ApproximateNumberOfMessagesNotVisible']))\n"
+    ))
+    .trim()
+    .to_owned()
+}
+
+#[test]
+fn a_notified_object_deleted_before_it_is_read_is_counted_and_its_message_deleted() {
+    let moto = Moto::start();
+    // Notified of `gone` twice over (its creation, then its removal), and
+    // of `kept`; only `kept` still exists when weir starts.
+    let url = moto
+        .python(
+            r#"
+sqs, s3 = client('sqs'), client('s3')
+url = sqs.create_queue(QueueName='gone')['QueueUrl']
+arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['QueueArn'])['Attributes']['QueueArn']
+s3.create_bucket(Bucket='churn')
+s3.put_bucket_notification_configuration(Bucket='churn', NotificationConfiguration={
+    'QueueConfigurations': [{'QueueArn': arn, 'Events': ['s3:ObjectCreated:*', 's3:ObjectRemoved:*']}]})
+s3.put_object(Bucket='churn', Key='logs/gone.txt', Body=b'never read\n')
+s3.delete_object(Bucket='churn', Key='logs/gone.txt')
+s3.put_object(Bucket='churn', Key='logs/kept.txt', Body=''.join(f'kept {i}\n' for i in range(1, 13)).encode())
+print(url)
+"#,
+        )
+        .trim()
+        .to_owned();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.ndjson");
+    let pipeline = dir.path().join("p.yaml");
+    let api = free_port();
+    std::fs::write(
+        &pipeline,
+        format!(
+            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
+             inputs:\n  notified:\n    type: s3\n    bucket: churn\n    sqs_queue_url: '{url}'\n    \
+             visibility_timeout: 2s\n    \
+             endpoint: '{endpoint}'\n    force_path_style: true\n\
+             outputs:\n  out: {{ type: file, path: '{out}' }}\n",
+            data = dir.path().join("data").display(),
+            endpoint = moto.endpoint,
+            out = out.display(),
+        ),
+    )
+    .expect("pipeline");
+    let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
+    wait_for(Duration::from_secs(20), "12 events", &[&w], || {
+        line_count(&out) >= 12
+    });
+    wait_for(Duration::from_secs(20), "an empty queue", &[&w], || {
+        queue_depth(&moto, "gone") == "0"
+    });
+    // Longer than the 2 s lease: a message left undeleted would come back
+    // and be handled again.
+    std::thread::sleep(Duration::from_millis(2500));
+    let text = metrics(api);
+    assert_eq!(queue_depth(&moto, "gone"), "0");
+    w.stop();
+    assert_eq!(objects(&text, "missing"), 1.0, "{text}");
+    assert_eq!(objects(&text, "done"), 1.0, "{text}");
+    assert_eq!(objects(&text, "failed"), 0.0, "{text}");
+    assert_eq!(
+        metric(&text, "weir_s3_sqs_messages_total", "result=\"failed\""),
+        0.0,
+        "{text}"
+    );
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 12);
+    let got = positions(&docs);
+    assert_eq!(
+        got.keys().cloned().collect::<BTreeSet<_>>(),
+        expected_positions(&[("logs/kept.txt", 12)])
+    );
+    assert!(got.values().all(|n| *n == 1), "duplicates: {got:?}");
+}
+
+#[test]
+fn polling_skips_objects_before_since_and_reads_young_ones_once_settled() {
+    const SETTLE: Duration = Duration::from_secs(3);
+    let moto = Moto::start();
+    // moto stamps LastModified with the upload's wall-clock time, to the
+    // second: `since` falls between the two uploads with a second to spare.
+    let since = moto
+        .python(
+            r#"
+import datetime
+s3 = client('s3')
+s3.create_bucket(Bucket='timed')
+s3.put_object(Bucket='timed', Key='a-old.log', Body=b'old 1\nold 2\nold 3\n')
+time.sleep(1.5)
+since = datetime.datetime.now(datetime.timezone.utc)
+time.sleep(1.1)
+s3.put_object(Bucket='timed', Key='b-new.log', Body=''.join(f'new {i}\n' for i in range(1, 8)).encode())
+print(since.isoformat())
+"#,
+        )
+        .trim()
+        .to_owned();
+    let uploaded = Instant::now();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.ndjson");
+    let pipeline = dir.path().join("p.yaml");
+    let api = free_port();
+    std::fs::write(
+        &pipeline,
+        format!(
+            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
+             inputs:\n  timed:\n    type: s3\n    bucket: timed\n    since: '{since}'\n    \
+             endpoint: '{endpoint}'\n    force_path_style: true\n    \
+             interval: 200ms\n    settle_time: {settle}s\n\
+             outputs:\n  out: {{ type: file, path: '{out}' }}\n",
+            data = dir.path().join("data").display(),
+            endpoint = moto.endpoint,
+            settle = SETTLE.as_secs(),
+            out = out.display(),
+        ),
+    )
+    .expect("pipeline");
+    let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
+    // `a-old.log` is settled (uploaded 2.6 s before `b-new.log`, stamped up
+    // to a second earlier) once a listing skips it as older than `since`;
+    // `b-new.log`, behind it, is listed then but left for later.
+    let mut first_line: Option<Duration> = None;
+    let mut skipped_at: Option<Duration> = None;
+    wait_for(Duration::from_secs(20), "7 events", &[&w], || {
+        // Both read before either is stamped: seen in one look, they tie.
+        let skipped = objects(&metrics(api), "skipped") >= 1.0;
+        let n = line_count(&out);
+        let now = uploaded.elapsed();
+        if skipped && skipped_at.is_none() {
+            skipped_at = Some(now);
+        }
+        if n > 0 && first_line.is_none() {
+            first_line = Some(now);
+        }
+        n >= 7
+    });
+    // Several more listings: nothing read twice, the old object never.
+    std::thread::sleep(Duration::from_millis(800));
+    let text = metrics(api);
+    w.stop();
+    let (first_line, skipped_at) = (
+        first_line.expect("lines arrived"),
+        skipped_at.expect("a-old.log skipped"),
+    );
+    eprintln!("a-old.log skipped after {skipped_at:?}, first line after {first_line:?}");
+    assert!(
+        skipped_at < first_line,
+        "b-new.log was read on the listing that skipped a-old.log ({skipped_at:?}, {first_line:?})"
+    );
+    // Stamped at most a second early, so settled no sooner than 2 s after
+    // the upload returned (a little less: the upload returned after it).
+    assert!(
+        first_line > SETTLE - Duration::from_millis(1500),
+        "b-new.log was read {first_line:?} after its upload, before settle_time"
+    );
+    assert_eq!(objects(&text, "skipped"), 1.0, "{text}");
+    assert_eq!(objects(&text, "done"), 1.0, "{text}");
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 7);
+    let got = positions(&docs);
+    assert_eq!(
+        got.keys().cloned().collect::<BTreeSet<_>>(),
+        expected_positions(&[("b-new.log", 7)])
+    );
+    assert!(got.values().all(|n| *n == 1), "duplicates: {got:?}");
+    let checkpoint: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("data/checkpoints/p/timed.json"))
+            .expect("checkpoint file"),
+    )
+    .expect("checkpoint JSON");
+    assert_eq!(checkpoint["after"], "b-new.log");
+}
+
+/// An `archive` output: the s3 output to bucket `archive`, which gives an
+/// object up, reporting its batches as failed, after one quick retry (while
+/// the bucket does not exist).
+fn archive_output(moto: &Moto) -> String {
+    format!(
+        "outputs:\n  archive:\n    type: s3\n    bucket: archive\n    encoding: text\n    \
+         compression: none\n    max_age: 200ms\n    max_retries: 1\n    \
+         retry_initial_backoff: 10ms\n    retry_max_backoff: 50ms\n    \
+         endpoint: '{}'\n    force_path_style: true\n",
+        moto.endpoint
+    )
+}
+
+/// Every line of every object in bucket `archive`, ordered by the number
+/// after `line `.
+fn archived_lines(moto: &Moto) -> Vec<String> {
+    let text = moto.python(
+        "s3 = client('s3')\n\
+for o in s3.list_objects_v2(Bucket='archive').get('Contents', []):\n    \
+print(s3.get_object(Bucket='archive', Key=o['Key'])['Body'].read().decode(), end='')\n",
+    );
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines.sort_by_key(|l| {
+        l.trim_start_matches("line ")
+            .parse::<usize>()
+            .unwrap_or(usize::MAX)
+    });
+    lines
+}
+
+fn numbered_lines(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("line {i}")).collect()
+}
+
+#[test]
+fn an_object_whose_batch_an_output_failed_is_read_again_and_not_checkpointed() {
+    const LINES: usize = 20;
+    let moto = Moto::start();
+    moto.python(&format!(
+        "s3 = client('s3')\n\
+s3.create_bucket(Bucket='source')\n\
+s3.put_object(Bucket='source', Key='data.log', Body=''.join(f'line {{i}}\\n' for i in range(1, {LINES} + 1)).encode())\n"
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pipeline = dir.path().join("p.yaml");
+    let api = free_port();
+    // The s3 output's bucket does not exist yet: with `max_retries` it gives
+    // each object up and reports its batches as failed.
+    std::fs::write(
+        &pipeline,
+        format!(
+            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
+             inputs:\n  source:\n    type: s3\n    bucket: source\n    \
+             endpoint: '{endpoint}'\n    force_path_style: true\n    \
+             interval: 300ms\n    settle_time: 0s\n{output}",
+            data = dir.path().join("data").display(),
+            endpoint = moto.endpoint,
+            output = archive_output(&moto),
+        ),
+    )
+    .expect("pipeline");
+    let mut w = Weir::start(&moto, &pipeline, dir.path(), "weir");
+    wait_for(
+        Duration::from_secs(20),
+        "two failed attempts",
+        &[&w],
+        || objects(&metrics(api), "failed") >= 2.0,
+    );
+    let text = metrics(api);
+    assert!(
+        metric(&text, "weir_s3_output_objects_total", "result=\"failed\"") >= 2.0,
+        "{text}"
+    );
+    assert_eq!(objects(&text, "done"), 0.0, "{text}");
+    // Not checkpointed past: a restart now would read the object again.
+    let checkpoint = dir.path().join("data/checkpoints/p/source.json");
+    if let Ok(stored) = std::fs::read_to_string(&checkpoint) {
+        let stored: serde_json::Value = serde_json::from_str(&stored).expect("checkpoint JSON");
+        assert!(stored["after"].is_null(), "{stored}");
+        assert_ne!(stored["objects"]["data.log"]["done"], true, "{stored}");
+        assert_eq!(
+            stored["objects"]["data.log"]["lines"].as_u64().unwrap_or(0),
+            0,
+            "{stored}"
+        );
+    }
+
+    // The bucket appears; the next attempt delivers the object.
+    moto.python("client('s3').create_bucket(Bucket='archive')\n");
+    wait_for(Duration::from_secs(20), "the object done", &[&w], || {
+        objects(&metrics(api), "done") >= 1.0
+    });
+    wait_for(Duration::from_secs(10), "the checkpoint", &[&w], || {
+        std::fs::read_to_string(&checkpoint)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["after"] == "data.log")
+    });
+    signal(&w.child, "TERM");
+    let status = wait_exit(&mut w.child, Duration::from_secs(40));
+    // Objects were given up on, which the s3 output reports in its exit code.
+    assert!(!status.success(), "weir exited with {status}");
+    assert_eq!(
+        archived_lines(&moto),
+        numbered_lines(LINES),
+        "every line archived exactly once"
+    );
+}
+
+#[test]
+fn a_notification_whose_object_an_output_failed_stays_queued_until_delivered() {
+    const LINES: usize = 15;
+    let moto = Moto::start();
+    let url = moto
+        .python(&format!(
+            r#"
+sqs, s3 = client('sqs'), client('s3')
+url = sqs.create_queue(QueueName='retry')['QueueUrl']
+arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['QueueArn'])['Attributes']['QueueArn']
+s3.create_bucket(Bucket='source')
+s3.put_bucket_notification_configuration(Bucket='source', NotificationConfiguration={{
+    'QueueConfigurations': [{{'QueueArn': arn, 'Events': ['s3:ObjectCreated:*']}}]}})
+s3.put_object(Bucket='source', Key='one.log', Body=''.join(f'line {{i}}\n' for i in range(1, {LINES} + 1)).encode())
+print(url)
+"#
+        ))
+        .trim()
+        .to_owned();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pipeline = dir.path().join("p.yaml");
+    let api = free_port();
+    std::fs::write(
+        &pipeline,
+        format!(
+            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
+             inputs:\n  notified:\n    type: s3\n    bucket: source\n    sqs_queue_url: '{url}'\n    \
+             visibility_timeout: 2s\n    \
+             endpoint: '{endpoint}'\n    force_path_style: true\n{output}",
+            data = dir.path().join("data").display(),
+            endpoint = moto.endpoint,
+            output = archive_output(&moto),
+        ),
+    )
+    .expect("pipeline");
+    let mut w = Weir::start(&moto, &pipeline, dir.path(), "weir");
+    let message = |text: &str, result: &str| {
+        metric(
+            text,
+            "weir_s3_sqs_messages_total",
+            &format!("result=\"{result}\""),
+        )
+    };
+    wait_for(
+        Duration::from_secs(20),
+        "the message given up",
+        &[&w],
+        || message(&metrics(api), "failed") >= 1.0,
+    );
+    let text = metrics(api);
+    assert_eq!(message(&text, "deleted"), 0.0, "{text}");
+    assert_eq!(objects(&text, "done"), 0.0, "{text}");
+    assert!(objects(&text, "failed") >= 1.0, "{text}");
+    assert_eq!(queue_depth(&moto, "retry"), "1", "the message was deleted");
+
+    // The bucket appears; the message, received again, is delivered.
+    moto.python("client('s3').create_bucket(Bucket='archive')\n");
+    wait_for(
+        Duration::from_secs(20),
+        "the message deleted",
+        &[&w],
+        || message(&metrics(api), "deleted") >= 1.0,
+    );
+    wait_for(Duration::from_secs(10), "an empty queue", &[&w], || {
+        queue_depth(&moto, "retry") == "0"
+    });
+    let text = metrics(api);
+    assert_eq!(objects(&text, "done"), 1.0, "{text}");
+    signal(&w.child, "TERM");
+    let status = wait_exit(&mut w.child, Duration::from_secs(40));
+    assert!(!status.success(), "weir exited with {status}");
+    assert_eq!(
+        archived_lines(&moto),
+        numbered_lines(LINES),
+        "every line archived exactly once"
     );
 }
