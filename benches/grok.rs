@@ -4,6 +4,11 @@
 //! Run: `cargo bench --bench grok -- --warm-up-time 1 --measurement-time 3`.
 //! Throughput is reported in lines (elements) per second on one core.
 
+/// The allocator the `weir` binary runs with (src/main.rs), so the figures
+/// are what a pipeline gets.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use weir::event::Event;

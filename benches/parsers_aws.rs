@@ -7,6 +7,11 @@
 //! Criterion reports lines/s; the corpus size printed first converts that to
 //! MB/s.
 
+/// The allocator the `weir` binary runs with (src/main.rs), so the figures
+/// are what a pipeline gets.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;

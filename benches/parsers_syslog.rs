@@ -13,6 +13,11 @@
 //!
 //! `cargo bench --bench parsers_syslog -- --warm-up-time 1 --measurement-time 3`
 
+/// The allocator the `weir` binary runs with (src/main.rs), so the figures
+/// are what a pipeline gets.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::io::Write;
 use std::sync::Arc;
