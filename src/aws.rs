@@ -37,6 +37,23 @@ pub struct AwsSettings {
 }
 
 impl AwsSettings {
+    /// The settings from a component's `region`, `endpoint` and
+    /// `force_path_style` options. An empty or blank value counts as unset,
+    /// so `endpoint: ${S3_ENDPOINT:-}` means "AWS itself" when the variable
+    /// is not set.
+    pub fn from_options(
+        region: &Option<String>,
+        endpoint: &Option<String>,
+        force_path_style: bool,
+    ) -> AwsSettings {
+        let set = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        AwsSettings {
+            region: set(region),
+            endpoint: set(endpoint),
+            force_path_style,
+        }
+    }
+
     /// Checks the options that can be checked without the network, for
     /// `weir validate`.
     pub fn validate(&self) -> Result<(), String> {
@@ -135,6 +152,17 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_options_count_as_unset() {
+        let s = |v: &str| Some(v.to_owned());
+        let settings = AwsSettings::from_options(&s(" "), &s(""), true);
+        assert_eq!(settings.region, None);
+        assert_eq!(settings.endpoint, None);
+        assert!(settings.force_path_style);
+        let settings = AwsSettings::from_options(&s("eu-west-1"), &None, false);
+        assert_eq!(settings.region.as_deref(), Some("eu-west-1"));
+    }
 
     #[test]
     fn validate_names_the_bad_option() {

@@ -117,11 +117,7 @@ pub struct KinesisConfig {
 
 impl KinesisConfig {
     fn aws(&self) -> AwsSettings {
-        AwsSettings {
-            region: self.region.clone(),
-            endpoint: self.endpoint.clone(),
-            force_path_style: false,
-        }
+        AwsSettings::from_options(&self.region, &self.endpoint, false)
     }
 
     fn start_timestamp(&self) -> Result<Option<DateTime<Utc>>, String> {

@@ -171,11 +171,7 @@ impl S3InputConfig {
     }
 
     fn aws(&self) -> AwsSettings {
-        AwsSettings {
-            region: self.region.clone(),
-            endpoint: self.endpoint.clone(),
-            force_path_style: self.force_path_style,
-        }
+        AwsSettings::from_options(&self.region, &self.endpoint, self.force_path_style)
     }
 
     /// The queue, when notifications are configured.

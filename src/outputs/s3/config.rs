@@ -294,12 +294,7 @@ impl S3OutputConfig {
             }
         }
         // Empty means unset, so `endpoint: ${S3_ENDPOINT:-}` works.
-        let non_empty = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
-        let aws = AwsSettings {
-            region: non_empty(&self.region),
-            endpoint: non_empty(&self.endpoint),
-            force_path_style: self.force_path_style,
-        };
+        let aws = AwsSettings::from_options(&self.region, &self.endpoint, self.force_path_style);
         if let Err(m) = aws.validate() {
             let key = if m.starts_with("endpoint") {
                 "endpoint"
