@@ -165,8 +165,12 @@ impl CompiledPattern {
     /// the segmented engine when the pattern has one, else the full regex.
     fn spans(&self, input: &[u8], scratch: &mut PatternScratch, spans: &mut Spans) -> bool {
         if let (Some(seg), Some(seg_scratch)) = (&self.segmented, scratch.segmented.as_mut()) {
+            // A match the segmented engine reports is a real one (each piece
+            // and literal matched its span, in order), so an anchored
+            // pattern needs no full-regex scan of the line first. An
+            // unanchored one needs the regex to find where the match starts.
             let start = if seg.anchored {
-                self.regex.is_match(input).then_some(0)
+                Some(0)
             } else {
                 self.regex.find(input).map(|m| m.start())
             };
@@ -177,6 +181,11 @@ impl CompiledPattern {
                 return true;
             }
             spans.iter_mut().for_each(|s| *s = None);
+            // Undecided: the full regex decides, and most lines of other
+            // formats end here, rejected within their first bytes.
+            if seg.anchored && !self.regex.is_match(input) {
+                return false;
+            }
         }
         if self
             .regex

@@ -22,12 +22,17 @@
 //! pieces (the fields AWS appended over the years) is matched one piece at a
 //! time, since the rest of the pattern can then always match empty.
 //!
+//! A tail piece that is a greedy run of a byte class (`%{GREEDYDATA}`) takes
+//! the longest run, and an optional group `(?:X)?` whose `X` splits the same
+//! way is matched by a nested plan for `X`, falling back to the piece's regex
+//! when that cannot decide.
+//!
 //! This gives the same captures as the full regex: the boundaries are forced
 //! in *every* match, and within a forced span leftmost-first priority picks
-//! the same parse. The caller still decides match / no match with the full
-//! regex, and falls back to it whenever this engine reports anything but a
-//! match ([`Outcome`]), so a gap in this reasoning costs speed, never
-//! correctness; the differential tests compare both engines.
+//! the same parse. A match this engine reports is constructed piece by piece,
+//! so it is a real match; whenever it reports anything else ([`Outcome`]) the
+//! caller asks the full regex, so a gap in this reasoning costs speed, never
+//! correctness. The differential tests compare both engines.
 
 use std::collections::HashMap;
 
@@ -103,12 +108,82 @@ struct Step {
 #[derive(Debug)]
 enum Tail {
     None,
-    /// Optional pieces, each matched where the previous one ended; with
-    /// each, a literal it must start with to match anything (skipped without
-    /// running the regex when absent).
-    Greedy(Vec<(usize, Box<[u8]>)>),
+    /// Optional pieces, each matched where the previous one ended.
+    Greedy(Vec<TailPart>),
     /// One regex anchored where the steps ended.
     Regex(usize),
+}
+
+/// One optional piece of a [`Tail::Greedy`].
+#[derive(Debug)]
+struct TailPart {
+    /// The piece as a regex anchored where the previous piece ended: the
+    /// reference, and the fallback whenever `fast` cannot decide.
+    regex: usize,
+    /// A literal the piece must start with to match anything but the empty
+    /// string (skipped without running anything when absent).
+    lead: Box<[u8]>,
+    fast: FastPart,
+}
+
+/// A way to match a tail piece without the regex's capture engine (a
+/// bounded backtracker, the slowest part of a line otherwise).
+#[derive(Debug)]
+enum FastPart {
+    None,
+    /// Alternatives in priority order (one for a piece that is not an
+    /// alternation); the first that matches here wins, as leftmost-first
+    /// picks it when everything after the piece can match empty.
+    Simple(Vec<SimplePart>),
+    /// `(?:X)?` where `X` segments like a whole pattern: when `X` matches
+    /// here, greedy `?` takes it with `X`'s own preferred captures.
+    /// `groups` are cleared again when `X` cannot be decided.
+    Optional {
+        inner: Box<Segmented>,
+        groups: Vec<usize>,
+    },
+}
+
+/// A piece matched by looking at bytes alone; `group` captures it.
+#[derive(Debug)]
+enum SimplePart {
+    Literal {
+        bytes: Box<[u8]>,
+        group: Option<usize>,
+    },
+    /// A greedy run of a byte class (`%{NOTSPACE}`, `%{GREEDYDATA}`, ` ?`):
+    /// the longest run is the preferred match.
+    Run {
+        table: Box<[bool; 256]>,
+        min: usize,
+        max: Option<usize>,
+        group: Option<usize>,
+    },
+}
+
+impl SimplePart {
+    /// Where the part ends when it matches at `p`.
+    fn match_at(&self, hay: &[u8], p: usize) -> Option<(usize, Option<usize>)> {
+        let rest = hay.get(p..)?;
+        match self {
+            SimplePart::Literal { bytes, group } => {
+                rest.starts_with(bytes).then_some((p + bytes.len(), *group))
+            }
+            SimplePart::Run {
+                table,
+                min,
+                max,
+                group,
+            } => {
+                let limit = max.map_or(rest.len(), |m| m.min(rest.len()));
+                let run = rest[..limit]
+                    .iter()
+                    .position(|&b| !table[usize::from(b)])
+                    .unwrap_or(limit);
+                (run >= *min).then_some((p + run, *group))
+            }
+        }
+    }
 }
 
 /// A sub-regex and the full regex's group index for each of its groups.
@@ -136,6 +211,8 @@ pub struct Segmented {
 pub struct Scratch {
     regexes: Vec<(MetaCache, Captures)>,
     dfas: Vec<DfaCache>,
+    /// Per tail part, the scratch of its [`FastPart::Optional`] pattern.
+    tail: Vec<Option<Scratch>>,
 }
 
 fn syntax_config() -> syntax::Config {
@@ -164,6 +241,16 @@ impl Segmented {
             items.first().map(Hir::kind),
             Some(HirKind::Look(Look::Start))
         );
+        Segmented::from_items(&items, usize::from(anchored), anchored, groups)
+    }
+
+    /// The segmented form of the concatenation `items[start..]`.
+    fn from_items(
+        items: &[Hir],
+        start: usize,
+        anchored: bool,
+        groups: &HashMap<String, usize>,
+    ) -> Option<Segmented> {
         let mut seg = Segmented {
             groups: groups.clone(),
             anchored,
@@ -172,7 +259,7 @@ impl Segmented {
             regexes: Vec::new(),
             dfas: Vec::new(),
         };
-        let (steps, mut i) = seg.chain(&items, usize::from(anchored))?;
+        let (steps, mut i) = seg.chain(items, start)?;
         seg.steps = steps;
         i = i.min(items.len());
         let tail = &items[i..];
@@ -184,7 +271,12 @@ impl Segmented {
             // the whole pattern takes.
             let mut parts = Vec::with_capacity(tail.len());
             for item in tail {
-                parts.push((seg.add_regex(&item.to_string())?, leading_literal(item)));
+                let fast = seg.fast_part(item);
+                parts.push(TailPart {
+                    regex: seg.add_regex(&item.to_string())?,
+                    lead: leading_literal(item),
+                    fast,
+                });
             }
             Tail::Greedy(parts)
         } else {
@@ -194,6 +286,73 @@ impl Segmented {
             return None;
         }
         Some(seg)
+    }
+
+    /// The fast way to match tail piece `item`, if it has one.
+    fn fast_part(&self, item: &Hir) -> FastPart {
+        if let Some(part) = self.simple_part(item) {
+            return FastPart::Simple(vec![part]);
+        }
+        if let HirKind::Alternation(alts) = item.kind() {
+            let parts: Option<Vec<SimplePart>> =
+                alts.iter().map(|alt| self.simple_part(alt)).collect();
+            return parts.map_or(FastPart::None, FastPart::Simple);
+        }
+        let HirKind::Repetition(rep) = item.kind() else {
+            return FastPart::None;
+        };
+        if !rep.greedy || rep.min != 0 || rep.max != Some(1) {
+            return FastPart::None;
+        }
+        let mut items = Vec::new();
+        flatten(&rep.sub, &mut items);
+        match Segmented::from_items(&items, 0, true, &self.groups) {
+            Some(inner) => {
+                let mut groups = Vec::new();
+                self.groups_in(&rep.sub, &mut groups);
+                FastPart::Optional {
+                    inner: Box::new(inner),
+                    groups,
+                }
+            }
+            None => FastPart::None,
+        }
+    }
+
+    /// `item` as a [`SimplePart`]: a literal or a greedy repetition of a byte
+    /// class or a single byte, optionally inside a named group.
+    fn simple_part(&self, item: &Hir) -> Option<SimplePart> {
+        let (group, inner) = match item.kind() {
+            HirKind::Capture(cap) => (Some(*self.groups.get(cap.name.as_deref()?)?), &*cap.sub),
+            _ => (None, item),
+        };
+        match inner.kind() {
+            HirKind::Literal(lit) => Some(SimplePart::Literal {
+                bytes: lit.0.clone(),
+                group,
+            }),
+            HirKind::Repetition(rep) if rep.greedy => {
+                let table = match (simple(inner, None), rep.sub.kind()) {
+                    (Some(Exact::Class { table, .. }), _) => table,
+                    (_, HirKind::Literal(lit)) if lit.0.len() == 1 => {
+                        let mut table = Box::new([false; 256]);
+                        table[usize::from(lit.0[0])] = true;
+                        table
+                    }
+                    _ => return None,
+                };
+                Some(SimplePart::Run {
+                    table,
+                    min: usize::try_from(rep.min).ok()?,
+                    max: match rep.max {
+                        Some(m) => Some(usize::try_from(m).ok()?),
+                        None => None,
+                    },
+                    group,
+                })
+            }
+            _ => None,
+        }
     }
 
     /// Splits `items[start..]` at forced boundaries: the steps, and the index
@@ -259,6 +418,16 @@ impl Segmented {
                 .map(|r| (r.regex.create_cache(), r.regex.create_captures()))
                 .collect(),
             dfas: self.dfas.iter().map(DFA::create_cache).collect(),
+            tail: match &self.tail {
+                Tail::Greedy(parts) => parts
+                    .iter()
+                    .map(|part| match &part.fast {
+                        FastPart::Optional { inner, .. } => Some(inner.scratch()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
         }
     }
 
@@ -404,11 +573,18 @@ impl Segmented {
         match &self.tail {
             Tail::None => Outcome::Match(p),
             Tail::Greedy(parts) => {
-                for (r, lead) in parts {
-                    if !hay.get(p..).is_some_and(|rest| rest.starts_with(lead)) {
+                for (i, part) in parts.iter().enumerate() {
+                    if !hay
+                        .get(p..)
+                        .is_some_and(|rest| rest.starts_with(&part.lead))
+                    {
                         continue;
                     }
-                    match self.anchored_at(*r, hay, p, scratch, spans) {
+                    if let Some(end) = self.fast_tail_part(i, part, hay, p, scratch, spans) {
+                        p = end;
+                        continue;
+                    }
+                    match self.anchored_at(part.regex, hay, p, scratch, spans) {
                         Some(end) => p = end,
                         None => return Outcome::Unknown,
                     }
@@ -419,6 +595,43 @@ impl Segmented {
                 Some(end) => Outcome::Match(end),
                 None => Outcome::Unknown,
             },
+        }
+    }
+
+    /// Matches tail part `i` at `p` without its regex; `None` when the fast
+    /// way does not apply or cannot decide (its groups are left unset).
+    fn fast_tail_part(
+        &self,
+        i: usize,
+        part: &TailPart,
+        hay: &[u8],
+        p: usize,
+        scratch: &mut Scratch,
+        spans: &mut Spans,
+    ) -> Option<usize> {
+        match &part.fast {
+            FastPart::None => None,
+            FastPart::Simple(alts) => {
+                let (end, group) = alts.iter().find_map(|alt| alt.match_at(hay, p))?;
+                if let Some(slot) = group.and_then(|g| spans.get_mut(g)) {
+                    *slot = Some((p, end));
+                }
+                Some(end)
+            }
+            FastPart::Optional { inner, groups } => {
+                let inner_scratch = scratch.tail.get_mut(i)?.as_mut()?;
+                match inner.captures(hay, p, inner_scratch, spans) {
+                    Outcome::Match(end) => Some(end),
+                    Outcome::Unknown => {
+                        for g in groups {
+                            if let Some(slot) = spans.get_mut(*g) {
+                                *slot = None;
+                            }
+                        }
+                        None
+                    }
+                }
+            }
         }
     }
 
@@ -779,7 +992,18 @@ impl Segmented {
             .collect();
         out.push(match &self.tail {
             Tail::None => "tail none".into(),
-            Tail::Greedy(p) => format!("tail greedy x{}", p.len()),
+            Tail::Greedy(parts) => format!(
+                "tail greedy({})",
+                parts
+                    .iter()
+                    .map(|part| match &part.fast {
+                        FastPart::None => "regex".to_owned(),
+                        FastPart::Simple(alts) => format!("simple x{}", alts.len()),
+                        FastPart::Optional { inner, .. } => format!("opt{{{}}}", inner.describe()),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Tail::Regex(_) => "tail regex".into(),
         });
         out.join(" ")

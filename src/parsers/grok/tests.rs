@@ -1266,3 +1266,73 @@ fn library_log_patterns_use_the_segmented_engine() {
         );
     }
 }
+
+#[test]
+fn library_tails_need_no_capture_regex() {
+    // The optional trailing fields of the AWS formats and syslog's message
+    // are matched without the regex's capture engine: nested plans for the
+    // optional groups, byte runs and literals for the rest.
+    for pattern in [
+        "^%{S3_ACCESS_LOG}",
+        "^%{ELB_ACCESS_LOG}",
+        "^%{ALB_ACCESS_LOG}",
+        "^%{SYSLOGLINE}",
+    ] {
+        let plan = compiled(pattern).describe_segments().unwrap_or_default();
+        assert!(plan.contains("tail greedy("), "{pattern}: {plan}");
+        assert!(!plan.contains("regex"), "{pattern}: {plan}");
+    }
+}
+
+#[test]
+fn tail_fast_paths_agree_with_the_regex_on_every_truncation() {
+    // Cutting a line after each space leaves each optional trailing group
+    // whole, partial or absent; wherever the engine decides it must agree.
+    for (pattern, lines) in SEGMENTED_CASES {
+        let p = compiled(pattern);
+        for line in *lines {
+            let bytes = line.as_bytes();
+            for (cut, _) in bytes.iter().enumerate().filter(|(_, &b)| b == b' ') {
+                assert_engines_agree(&p, &bytes[..cut]);
+                assert_engines_agree(&p, &bytes[..=cut]);
+            }
+        }
+    }
+    for (pattern, line) in [
+        // A dash alternative wins over the longer run (leftmost-first).
+        (
+            r"^%{NOTSPACE:a} %{NOTSPACE:k}(?: (?:-|%{NOTSPACE:b}))?",
+            "x y -abc",
+        ),
+        (
+            r"^%{NOTSPACE:a} %{NOTSPACE:k}(?: (?:-|%{NOTSPACE:b}))?",
+            "x y abc d",
+        ),
+        (
+            r"^%{NOTSPACE:a} %{NOTSPACE:k} ?%{GREEDYDATA:rest}",
+            "x y   spaced out",
+        ),
+        (
+            r"^%{NOTSPACE:a} %{INT:k}(?: %{INT:b}(?: %{INT:c})?)?",
+            "x 0 1 2",
+        ),
+        (
+            r"^%{NOTSPACE:a} %{INT:k}(?: %{INT:b}(?: %{INT:c})?)?",
+            "x 0 1 y",
+        ),
+        (
+            r"^%{NOTSPACE:a} %{INT:k}(?: %{INT:b}(?: %{INT:c})?)?",
+            "x 0 y",
+        ),
+        (
+            r"^%{NOTSPACE:a} %{INT:k}(?: %{INT:b}(?: %{INT:c})?)?",
+            "x 0",
+        ),
+    ] {
+        let p = compiled(pattern);
+        assert!(
+            assert_engines_agree(&p, line.as_bytes()),
+            "{pattern}: undecided on {line}"
+        );
+    }
+}
