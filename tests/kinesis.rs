@@ -10,10 +10,13 @@ mod common;
 mod moto;
 #[path = "elasticsearch/osmem.rs"]
 mod osmem;
+#[path = "elasticsearch/proxy.rs"]
+mod proxy;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -82,6 +85,16 @@ fn to_file(
     options: &str,
     data_dir: &Path,
 ) -> (Pipeline, std::path::PathBuf, u16) {
+    to_file_via(&moto.endpoint, stream, options, data_dir)
+}
+
+/// [`to_file`] with the AWS endpoint given (a fault-injecting proxy).
+fn to_file_via(
+    endpoint: &str,
+    stream: &str,
+    options: &str,
+    data_dir: &Path,
+) -> (Pipeline, std::path::PathBuf, u16) {
     let p = pipeline("");
     let api = free_port();
     let out = p.dir.path().join("out.ndjson");
@@ -90,7 +103,6 @@ fn to_file(
          endpoint: '{endpoint}'\n    poll_interval: 200ms\n    shard_sync_interval: 1s\n{options}\
          outputs:\n  f: {{ type: file, path: '{out}' }}\n",
         dir = data_dir.display(),
-        endpoint = moto.endpoint,
         out = out.display(),
     );
     std::fs::write(&p.path, text).expect("write pipeline");
@@ -553,4 +565,76 @@ fn a_killed_instances_expired_leases_are_taken_over_and_nothing_is_lost() {
         .collect();
     let want: BTreeSet<String> = (0..120).map(|i| format!("event {i}")).collect();
     assert_eq!(got, want);
+}
+
+#[test]
+fn throttled_reads_and_an_expired_iterator_lose_and_double_nothing() {
+    // moto never throttles and its iterators never expire: a proxy answers
+    // a run of GetRecords calls with ProvisionedThroughputExceededException
+    // (longer than the SDK's own three attempts, so weir's backoff runs)
+    // and a later one with ExpiredIteratorException.
+    let moto = Moto::start();
+    moto.python("client('kinesis').create_stream(StreamName='ft', ShardCount=1)\n");
+    let records: Vec<_> = (0..30)
+        .map(|i| (format!("event {i}"), "k".to_owned()))
+        .collect();
+    put_records(&moto, "ft", &records);
+    const THROTTLED: std::ops::RangeInclusive<usize> = 2..=7;
+    const EXPIRED: usize = 10;
+    let calls = AtomicUsize::new(0);
+    let proxy = proxy::Proxy::start(moto.port, move |seen| {
+        if seen.amz_target.as_deref() != Some("Kinesis_20131202.GetRecords") {
+            return proxy::Fault::Pass;
+        }
+        let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+        match n {
+            n if THROTTLED.contains(&n) => proxy::Fault::AwsError {
+                status: 400,
+                code: "ProvisionedThroughputExceededException",
+            },
+            EXPIRED => proxy::Fault::AwsError {
+                status: 400,
+                code: "ExpiredIteratorException",
+            },
+            _ => proxy::Fault::Pass,
+        }
+    });
+    let data = tempfile::tempdir().unwrap();
+    // Five records a call: the faults fall in the middle of the stream.
+    let (p, out, api) = to_file_via(&proxy.url(), "ft", "    max_records: 5\n", data.path());
+    let weir = start_weir(&moto, &p.path);
+    wait_until(Duration::from_secs(60), "30 records", || {
+        lines_of(&out).len() >= 30
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        metric(api, "weir_kinesis_throttled_total") >= 1.0,
+        "weir's own throttling backoff never ran"
+    );
+    stop_weir(weir);
+
+    let got = messages(&lines_of(&out));
+    let want: Vec<String> = (0..30).map(|i| format!("event {i}")).collect();
+    assert_eq!(got, want, "lost, doubled or reordered records");
+    let log = proxy.stats.log.lock().unwrap();
+    let faults: Vec<_> = log
+        .iter()
+        .filter(|(_, f)| *f != proxy::Fault::Pass)
+        .collect();
+    assert_eq!(faults.len(), THROTTLED.count() + 1, "{faults:?}");
+    // After the expiry, reading resumed after the last record read rather
+    // than from the start position.
+    let expired_at = log
+        .iter()
+        .position(|(_, f)| matches!(f, proxy::Fault::AwsError { code, .. } if code.starts_with("Expired")))
+        .expect("the expiry was injected");
+    let resumed = log[expired_at..]
+        .iter()
+        .find(|(s, _)| s.amz_target.as_deref() == Some("Kinesis_20131202.GetShardIterator"))
+        .expect("a new iterator after the expiry");
+    assert!(
+        resumed.0.body_head.contains("AFTER_SEQUENCE_NUMBER"),
+        "{}",
+        resumed.0.body_head
+    );
 }

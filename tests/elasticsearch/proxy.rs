@@ -1,6 +1,7 @@
 //! A small fault-injecting HTTP/1.1 proxy in front of the real server: the
 //! faults real servers don't produce on demand (429 storms, 503s, connection
-//! resets, slow answers, 413 for large bodies). Each request is read whole
+//! resets, slow answers, 413 for large bodies; for AWS APIs in front of
+//! moto, the service errors they answer under load). Each request is read whole
 //! and handed to a policy that decides its fate; everything else is
 //! forwarded unchanged.
 #![allow(dead_code)]
@@ -30,6 +31,9 @@ pub enum Fault {
     RejectItems { every: usize, status: u16 },
     /// Answer 413 with an empty body (the body is over the limit).
     TooLarge,
+    /// Answer an AWS JSON-protocol service error (`__type` = `code`) with
+    /// this status, without forwarding.
+    AwsError { status: u16, code: &'static str },
 }
 
 /// A request as the policy sees it.
@@ -48,6 +52,9 @@ pub struct Seen {
     pub body_head: String,
     /// The `Authorization` header, as sent.
     pub authorization: Option<String>,
+    /// The `X-Amz-Target` header of an AWS JSON-protocol call
+    /// (`Kinesis_20131202.GetRecords`).
+    pub amz_target: Option<String>,
 }
 
 type Policy = dyn Fn(&Seen) -> Fault + Send + Sync;
@@ -349,6 +356,7 @@ async fn serve(
             )
             .into_owned(),
             authorization: req.header("authorization").map(str::to_owned),
+            amz_target: req.header("x-amz-target").map(str::to_owned),
         };
         let fault = policy(&seen);
         if fault != Fault::Pass {
@@ -366,6 +374,18 @@ async fn serve(
             }
             Fault::Status(status) => response(status, &json, &error_body(status), false),
             Fault::TooLarge => response(413, &[], b"", false),
+            Fault::AwsError { status, code } => {
+                let headers = [
+                    (
+                        "Content-Type".to_owned(),
+                        "application/x-amz-json-1.1".to_owned(),
+                    ),
+                    ("x-amzn-ErrorType".to_owned(), code.to_owned()),
+                ];
+                let body =
+                    format!(r#"{{"__type":"{code}","message":"injected by the test proxy"}}"#);
+                response(status, &headers, body.as_bytes(), false)
+            }
             Fault::Reset => {
                 let stream = conn.into_inner();
                 // A zero linger makes the close a reset (RST) and never
