@@ -638,3 +638,68 @@ fn throttled_reads_and_an_expired_iterator_lose_and_double_nothing() {
         resumed.0.body_head
     );
 }
+
+#[test]
+fn leases_of_shards_the_stream_no_longer_lists_are_deleted() {
+    // Shards past the stream's retention disappear from ListShards; moto
+    // never expires any, so their leases are planted: one finished, one
+    // free, one held by an instance that stopped renewing (it expires after
+    // `lease_duration`), one held by an instance that keeps renewing (left
+    // alone while it does).
+    let moto = Moto::start();
+    moto.python(
+        "client('kinesis').create_stream(StreamName='old', ShardCount=1)\n\
+         d = client('dynamodb')\n\
+         d.create_table(TableName='weir-stale', BillingMode='PAY_PER_REQUEST',\n    \
+             KeySchema=[{'AttributeName': 'leaseKey', 'KeyType': 'HASH'}],\n    \
+             AttributeDefinitions=[{'AttributeName': 'leaseKey', 'AttributeType': 'S'}])\n\
+         def put(key, counter, owner=None, checkpoint=None):\n    \
+             item = {'leaseKey': {'S': key}, 'leaseCounter': {'N': str(counter)}}\n    \
+             if owner: item['leaseOwner'] = {'S': owner}\n    \
+             if checkpoint: item['checkpoint'] = {'S': checkpoint}\n    \
+             d.put_item(TableName='weir-stale', Item=item)\n\
+         put('shardId-000000000070', 9, 'gone', 'SHARD_END')\n\
+         put('shardId-000000000071', 2, None, '49590338271490256608559692538361571095921575989136588898')\n\
+         put('shardId-000000000072', 4, 'dead', '49590338271490256608559692538361571095921575989136588898')\n\
+         put('shardId-000000000073', 1, 'alive', '49590338271490256608559692538361571095921575989136588898')\n",
+    );
+    put_records(&moto, "old", &[("one".to_owned(), "k".to_owned())]);
+    let data = tempfile::tempdir().unwrap();
+    let (p, out, _) = to_file(
+        &moto,
+        "old",
+        "    leases: { dynamodb_table: weir-stale, lease_duration: 2s }\n",
+        data.path(),
+    );
+    let weir = start_weir(&moto, &p.path);
+    let keys = || -> Vec<String> {
+        let out = moto.python(
+            "items = client('dynamodb').scan(TableName='weir-stale', ConsistentRead=True)['Items']\n\
+             print(json.dumps(sorted(i['leaseKey']['S'] for i in items)))\n",
+        );
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    // Keep the live owner renewing while weir runs.
+    let renew = |counter: u64| {
+        moto.python(&format!(
+            "client('dynamodb').update_item(TableName='weir-stale', \
+             Key={{'leaseKey': {{'S': 'shardId-000000000073'}}}}, \
+             UpdateExpression='SET leaseCounter = :c', \
+             ExpressionAttributeValues={{':c': {{'N': '{counter}'}}}})\n"
+        ));
+    };
+    let start = Instant::now();
+    let mut counter = 1;
+    while start.elapsed() < Duration::from_secs(8) {
+        counter += 1;
+        renew(counter);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(
+        keys(),
+        ["shardId-000000000000", "shardId-000000000073"],
+        "the finished, free and expired leases of unlisted shards go; the live one stays"
+    );
+    assert_eq!(messages(&lines_of(&out)), ["one"]);
+    stop_weir(weir);
+}

@@ -281,6 +281,35 @@ impl LeaseTable {
         self.conditional(result, counter + 1, "checkpointing", key)
     }
 
+    /// Deletes the lease of a shard the stream no longer lists, if its
+    /// counter is still the one seen (nobody is using it); true if deleted.
+    pub async fn delete(&self, lease: &Lease) -> anyhow::Result<bool> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(KEY, s(&lease.key))
+            .condition_expression("leaseCounter = :seen")
+            .expression_attribute_values(":seen", n(lease.counter))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => bail!(
+                "deleting the lease of {} in `{}`: {}",
+                lease.key,
+                self.table,
+                describe(&e)
+            ),
+        }
+    }
+
     /// Gives a lease up (at shutdown) so another instance takes it at once.
     pub async fn evict(&self, key: &str) -> anyhow::Result<()> {
         let result = self

@@ -530,6 +530,31 @@ async fn run(config: KinesisConfig, cx: InputContext) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Leases of shards `ListShards` no longer returns: the stream's retention
+/// has passed since they closed, so they can never be read again and their
+/// children already count them as finished. A lease is left alone while it
+/// may be in use: only finished, free or expired ones are stale. An empty
+/// listing (a stream always has an open shard) decides nothing.
+fn stale_leases<'a>(
+    leases: &'a [Lease],
+    shards: &[ShardInfo],
+    expired: &[String],
+) -> Vec<&'a Lease> {
+    if shards.is_empty() {
+        return Vec::new();
+    }
+    let listed: HashSet<&str> = shards.iter().map(|s| s.id.as_str()).collect();
+    leases
+        .iter()
+        .filter(|l| !listed.contains(l.key.as_str()))
+        .filter(|l| {
+            l.checkpoint.as_deref() == Some(SHARD_END)
+                || l.owner.is_none()
+                || expired.contains(&l.key)
+        })
+        .collect()
+}
+
 async fn create_leases(table: &LeaseTable, shards: &[ShardInfo]) -> anyhow::Result<()> {
     let existing: HashSet<String> = table.scan().await?.into_iter().map(|l| l.key).collect();
     for s in shards {
@@ -576,6 +601,16 @@ async fn lease_pass(
     // Take.
     let leases = table.scan().await?;
     let expired = expiry.observe(&leases, Instant::now(), config.lease_duration);
+    for lease in stale_leases(&leases, shards, &expired) {
+        match table.delete(lease).await {
+            Ok(true) => tracing::info!(shard = %lease.key, checkpoint = ?lease.checkpoint,
+                "deleted the lease of a shard the stream no longer lists"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(shard = %lease.key, error = format!("{e:#}"), "deleting a stale lease")
+            }
+        }
+    }
     let checkpoints: HashMap<String, String> = leases
         .iter()
         .filter_map(|l| l.checkpoint.clone().map(|c| (l.key.clone(), c)))
@@ -675,6 +710,32 @@ mod tests {
         ];
         let r = readable(&shards, &HashMap::new(), StartPosition::Latest, None);
         assert_eq!(ids(&r), [("c", &Start::Latest), ("orphan", &Start::Latest)]);
+    }
+
+    #[test]
+    fn only_unused_leases_of_unlisted_shards_are_stale() {
+        let lease = |key: &str, owner: Option<&str>, checkpoint: Option<&str>| Lease {
+            key: key.into(),
+            owner: owner.map(Into::into),
+            counter: 1,
+            checkpoint: checkpoint.map(Into::into),
+            parents: Vec::new(),
+        };
+        let leases = [
+            lease("listed", None, Some(SHARD_END)),
+            lease("gone-finished", Some("a"), Some(SHARD_END)),
+            lease("gone-free", None, Some("49")),
+            lease("gone-expired", Some("dead"), Some("49")),
+            lease("gone-in-use", Some("alive"), Some("49")),
+        ];
+        let shards = [shard("listed", &[], None)];
+        let expired = ["gone-expired".to_owned()];
+        let stale: Vec<&str> = stale_leases(&leases, &shards, &expired)
+            .iter()
+            .map(|l| l.key.as_str())
+            .collect();
+        assert_eq!(stale, ["gone-finished", "gone-free", "gone-expired"]);
+        assert!(stale_leases(&leases, &[], &expired).is_empty());
     }
 
     #[test]
