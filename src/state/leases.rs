@@ -22,6 +22,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TableStatus,
@@ -166,20 +170,7 @@ impl LeaseTable {
         if !parents.is_empty() {
             put = put.item(PARENTS, AttributeValue::Ss(parents.to_vec()));
         }
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => bail!(
-                "creating the lease of {key} in `{}`: {}",
-                self.table,
-                describe(&e)
-            ),
-        }
+        self.applied(put.send().await, "creating", key)
     }
 
     /// Every lease in the table.
@@ -293,21 +284,7 @@ impl LeaseTable {
             .expression_attribute_values(":seen", n(lease.counter))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => bail!(
-                "deleting the lease of {} in `{}`: {}",
-                lease.key,
-                self.table,
-                describe(&e)
-            ),
-        }
+        self.applied(result, "deleting", &lease.key)
     }
 
     /// Gives a lease up (at shutdown) so another instance takes it at once.
@@ -326,36 +303,66 @@ impl LeaseTable {
         self.conditional(result, 0, "releasing", key).map(|_| ())
     }
 
-    fn conditional<T, R>(
+    /// A conditional update's result: the counter it wrote, or `None` when
+    /// the condition failed (another writer won).
+    fn conditional<T, E, R>(
         &self,
-        result: Result<
-            T,
-            aws_sdk_dynamodb::error::SdkError<
-                aws_sdk_dynamodb::operation::update_item::UpdateItemError,
-                R,
-            >,
-        >,
+        result: Result<T, SdkError<E, R>>,
         next: u64,
         what: &str,
         key: &str,
     ) -> anyhow::Result<Option<u64>>
     where
+        E: ConditionFailed + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        Ok(self.applied(result, what, key)?.then_some(next))
+    }
+
+    /// Whether a conditional write was applied; a failed condition is a lost
+    /// race, not an error.
+    fn applied<T, E, R>(
+        &self,
+        result: Result<T, SdkError<E, R>>,
+        what: &str,
+        key: &str,
+    ) -> anyhow::Result<bool>
+    where
+        E: ConditionFailed + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
         match result {
-            Ok(_) => Ok(Some(next)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(E::condition_failed) => Ok(false),
             Err(e) => bail!(
                 "{what} the lease of {key} in `{}`: {}",
                 self.table,
                 describe(&e)
             ),
         }
+    }
+}
+
+/// The DynamoDB write errors that can be a failed condition.
+trait ConditionFailed {
+    fn condition_failed(&self) -> bool;
+}
+
+impl ConditionFailed for PutItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed for UpdateItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed for DeleteItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
     }
 }
 
