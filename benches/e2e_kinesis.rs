@@ -13,6 +13,8 @@
 //!
 //! Under `cargo test` (no `--bench` argument) it runs a small smoke load.
 
+#[path = "support/harness.rs"]
+mod harness;
 #[path = "support/process.rs"]
 mod process;
 
@@ -23,19 +25,15 @@ mod common {
 #[path = "../tests/common/moto.rs"]
 mod moto;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use process::{cpu_seconds, fetch_metrics, free_port, proc_status, sum_metric};
+use harness::{full_run, row, size, Weir};
 
 const SHARDS: u32 = 2;
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let records: u64 = std::env::var("WEIR_KINESIS_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if full { 20_000 } else { 200 });
+    let full = full_run();
+    let records = size("WEIR_KINESIS_RECORDS", if full { 20_000 } else { 200 });
     let per_record: u64 = if full { 50 } else { 10 };
     let events = records * per_record;
 
@@ -62,70 +60,38 @@ fn main() {
         loaded.elapsed().as_secs_f64()
     );
 
-    let api = free_port();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pipeline = dir.path().join("e2e_kinesis.yaml");
-    std::fs::write(
-        &pipeline,
-        format!(
-            "api: {{ listen: '127.0.0.1:{api}' }}\ndata_dir: '{data}'\n\
-             inputs:\n  k:\n    type: kinesis\n    stream_name: bench\n    endpoint: '{endpoint}'\n    \
-             format: cloudwatch_subscription\n    poll_interval: 100ms\n\
-             outputs:\n  sink: {{ type: blackhole }}\n",
-            data = dir.path().display(),
-            endpoint = moto.endpoint,
-        ),
-    )
-    .expect("write pipeline");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
-    moto.env(&mut cmd)
-        .args(["run", pipeline.to_str().expect("path")])
-        .env("WEIR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    let mut child = cmd.spawn().expect("spawn weir");
-    let pid = child.id();
-    let t0 = Instant::now();
+    let weir = Weir::start(
+        "e2e_kinesis",
+        |api, data| {
+            format!(
+                "api: {{ listen: '127.0.0.1:{api}' }}\ndata_dir: '{data}'\n\
+                 inputs:\n  k:\n    type: kinesis\n    stream_name: bench\n    endpoint: '{endpoint}'\n    \
+                 format: cloudwatch_subscription\n    poll_interval: 100ms\n\
+                 outputs:\n  sink: {{ type: blackhole }}\n",
+                data = data.display(),
+                endpoint = moto.endpoint,
+            )
+        },
+        |cmd| {
+            moto.env(cmd);
+        },
+    );
     let limit = Duration::from_secs(if full { 1800 } else { 120 });
-    let mut delivered = 0;
-    while delivered < events {
-        assert!(
-            t0.elapsed() < limit,
-            "weir delivered {delivered} of {events} events in {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-        delivered = sum_metric(
-            &fetch_metrics(api),
-            "weir_component_sent_events_total",
-            "sink",
-        );
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(pid);
-    let peak_rss = proc_status(pid, "VmHWM:");
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = child.wait();
+    let delivered = weir.wait_sent("sink", events, Duration::from_millis(50), limit);
+    let usage = weir.stop();
     assert_eq!(delivered, events, "events delivered");
 
     println!(
         "e2e kinesis (moto, {SHARDS} shards) -> cloudwatch_subscription -> blackhole \
          ({records} records of {per_record} log events)"
     );
-    println!("  records/s     {:>12.0}", records as f64 / secs);
-    println!("  events/s      {:>12.0}", events as f64 / secs);
-    println!(
-        "  wall seconds  {:>12.3}  (from weir's start, moto included)",
-        secs
-    );
-    println!(
-        "  CPU seconds   {:>12.2}  (weir only; {:.0} events per CPU-second)",
-        cpu,
-        events as f64 / cpu.max(0.001)
-    );
-    println!(
-        "  peak RSS MiB  {:>12.1}",
-        peak_rss as f64 / (1 << 20) as f64
+    row("records/s", usage.per_second(records), 0, "");
+    row("events/s", usage.per_second(events), 0, "");
+    usage.print(
+        "(from weir's start, moto included)",
+        &format!(
+            "(weir only; {:.0} events per CPU-second)",
+            events as f64 / usage.cpu.max(0.001)
+        ),
     );
 }

@@ -10,27 +10,28 @@
 //! moto serves objects from Python: at high rates it, not weir, can be the
 //! limit (compare weir's CPU seconds with the wall time).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-#[path = "../tests/common/moto.rs"]
-mod moto;
+#[path = "support/harness.rs"]
+mod harness;
 #[path = "support/process.rs"]
 mod process;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+/// What `tests/common/moto.rs` expects of its parent module.
+mod common {
+    pub use super::process::free_port;
+}
+#[path = "../tests/common/moto.rs"]
+mod moto;
 
-use process::{cpu_seconds, fetch_metrics, free_port, proc_status, sum_metric};
+use std::time::Duration;
+
+use harness::{full_run, row, size, Weir};
 
 /// An S3 server access log line (AWS's documented sample), varied by `i`.
 const ACCESS_LINE: &str = r#"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be awsexamplebucket1 [06/Feb/2019:00:01:57 +0000] 192.0.2.{i} 79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be DD6CC733AEXAMPLE REST.PUT.OBJECT s3-dg-{i}.pdf "PUT /awsexamplebucket1/s3-dg-{i}.pdf HTTP/1.1" 200 - - 4406583 41754 28 "-" "S3Console/0.4" - 10S62Zv81kBW7BB6SX4XJ48o6kpcl6LPwEoizZQQxJd5qDSCTLX0TgS37kYUBKQW3+bPdrg1234= SigV4 ECDHE-RSA-AES128-SHA AuthHeader awsexamplebucket1.s3.us-west-1.amazonaws.com TLSV1.1"#;
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let lines: u64 = std::env::var("WEIR_E2E_S3_LINES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if full { 1_000_000 } else { 4_000 });
+    let full = full_run();
+    let lines = size("WEIR_E2E_S3_LINES", if full { 1_000_000 } else { 4_000 });
     let objects: u64 = if full { 8 } else { 2 };
     let per_object = lines.div_ceil(objects);
     let lines = per_object * objects;
@@ -54,71 +55,37 @@ print(total)
         .parse()
         .expect("object bytes");
 
-    let api = free_port();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pipeline = dir.path().join("e2e_s3.yaml");
-    std::fs::write(
-        &pipeline,
-        format!(
-            "api: {{ listen: '127.0.0.1:{api}' }}\n\
-             data_dir: '{data}'\n\
-             inputs:\n  access:\n    type: s3\n    bucket: access\n    prefix: logs/\n    \
-             format: s3_access\n    endpoint: '{endpoint}'\n    force_path_style: true\n    \
-             settle_time: 0s\n\
-             outputs:\n  sink: {{ type: blackhole }}\n",
-            data = dir.path().join("data").display(),
-            endpoint = moto.endpoint,
-        ),
-    )
-    .expect("write pipeline");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
-    moto.env(&mut cmd);
-    let t0 = Instant::now();
-    let mut child = cmd
-        .args(["run", pipeline.to_str().expect("path")])
-        .env("WEIR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn weir");
-    let pid = child.id();
-    loop {
-        let sent = sum_metric(
-            &fetch_metrics(api),
-            "weir_component_sent_events_total",
-            "sink",
-        );
-        if sent >= lines {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(900),
-            "only {sent} of {lines} events arrived"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(pid);
-    let peak_rss = proc_status(pid, "VmHWM:");
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = child.wait();
+    let weir = Weir::start(
+        "e2e_s3",
+        |api, data| {
+            format!(
+                "api: {{ listen: '127.0.0.1:{api}' }}\n\
+                 data_dir: '{data}'\n\
+                 inputs:\n  access:\n    type: s3\n    bucket: access\n    prefix: logs/\n    \
+                 format: s3_access\n    endpoint: '{endpoint}'\n    force_path_style: true\n    \
+                 settle_time: 0s\n\
+                 outputs:\n  sink: {{ type: blackhole }}\n",
+                data = data.display(),
+                endpoint = moto.endpoint,
+            )
+        },
+        |cmd| {
+            moto.env(cmd);
+        },
+    );
+    weir.wait_sent(
+        "sink",
+        lines,
+        Duration::from_millis(10),
+        Duration::from_secs(900),
+    );
+    let usage = weir.stop();
 
     let mb = bytes as f64 / 1e6;
     println!(
         "e2e s3 (moto) access logs -> parse s3_access -> blackhole ({lines} lines, {objects} objects, {mb:.1} MB)"
     );
-    println!("  events/s      {:>12.0}", lines as f64 / secs);
-    println!("  MB/s          {:>12.1}", mb / secs);
-    println!("  wall seconds  {:>12.3}", secs);
-    println!(
-        "  CPU seconds   {:>12.2}  ({:.2} cores busy)",
-        cpu,
-        cpu / secs
-    );
-    println!(
-        "  peak RSS MiB  {:>12.1}",
-        peak_rss as f64 / (1 << 20) as f64
-    );
+    row("events/s", usage.per_second(lines), 0, "");
+    row("MB/s", mb / usage.secs, 1, "");
+    usage.print("", &usage.cores_busy());
 }

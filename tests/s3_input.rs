@@ -33,6 +33,40 @@ fn access_py() -> String {
     )
 }
 
+/// Writes `path`: a pipeline whose only input, `input`, is an s3 input on
+/// `moto`. What every test shares (data_dir, API port, the input's type,
+/// endpoint and path-style addressing) is written here; the test gives the
+/// input's own `options` (one `key: value` each) and `rest`, the outputs and
+/// any other top-level keys.
+fn write_s3_pipeline(
+    path: &Path,
+    moto: &Moto,
+    data_dir: &Path,
+    api: u16,
+    input: &str,
+    options: &[&str],
+    rest: &str,
+) {
+    let options: String = options.iter().map(|o| format!("    {o}\n")).collect();
+    let text = format!(
+        "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
+         inputs:\n  {input}:\n    type: s3\n{options}    \
+         endpoint: '{endpoint}'\n    force_path_style: true\n{rest}",
+        data = data_dir.display(),
+        endpoint = moto.endpoint,
+    );
+    std::fs::write(path, text)
+        .unwrap_or_else(|e| panic!("writing pipeline {}: {e}", path.display()));
+}
+
+/// An `out` output: the file output to `path`, one JSON document a line.
+fn file_output(path: &Path) -> String {
+    format!(
+        "outputs:\n  out: {{ type: file, path: '{}' }}\n",
+        path.display()
+    )
+}
+
 /// A running `weir run` with the moto environment; killed when dropped.
 struct Weir {
     child: Child,
@@ -161,22 +195,21 @@ s3.put_object(Bucket='logs', Key='other/ignored', Body=access(5).encode())\n",
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.ndjson");
     let pipeline = dir.path().join("p.yaml");
-    std::fs::write(
+    write_s3_pipeline(
         &pipeline,
-        format!(
-            "api: {{ listen: '127.0.0.1:{api}' }}\n\
-             data_dir: '{data}'\n\
-             inputs:\n  access:\n    type: s3\n    bucket: logs\n    prefix: access/\n    \
-             format: s3_access\n    endpoint: '{endpoint}'\n    force_path_style: true\n    \
-             interval: 500ms\n    settle_time: 0s\n\
-             outputs:\n  out: {{ type: file, path: '{out}' }}\n",
-            api = free_port(),
-            data = dir.path().join("data").display(),
-            endpoint = moto.endpoint,
-            out = out.display(),
-        ),
-    )
-    .expect("pipeline");
+        &moto,
+        &dir.path().join("data"),
+        free_port(),
+        "access",
+        &[
+            "bucket: logs",
+            "prefix: access/",
+            "format: s3_access",
+            "interval: 500ms",
+            "settle_time: 0s",
+        ],
+        &file_output(&out),
+    );
 
     let w = Weir::start(&moto, &pipeline, dir.path(), "first");
     wait_for(Duration::from_secs(30), "120 events", &[&w], || {
@@ -260,21 +293,20 @@ assert len([k for k in keys if k.endswith('000000.gz')]) == 2, keys
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.ndjson");
     let pipeline = dir.path().join("p.yaml");
-    std::fs::write(
+    write_s3_pipeline(
         &pipeline,
-        format!(
-            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
-             inputs:\n  exports:\n    type: s3\n    bucket: exports\n    \
-             format: cloudwatch_export\n    endpoint: '{endpoint}'\n    force_path_style: true\n    \
-             interval: 500ms\n    settle_time: 0s\n\
-             outputs:\n  out: {{ type: file, path: '{out}' }}\n",
-            data = dir.path().join("data").display(),
-            api = free_port(),
-            endpoint = moto.endpoint,
-            out = out.display(),
-        ),
-    )
-    .expect("pipeline");
+        &moto,
+        &dir.path().join("data"),
+        free_port(),
+        "exports",
+        &[
+            "bucket: exports",
+            "format: cloudwatch_export",
+            "interval: 500ms",
+            "settle_time: 0s",
+        ],
+        &file_output(&out),
+    );
     let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
     wait_for(Duration::from_secs(30), "7 events", &[&w], || {
         line_count(&out) >= 7
@@ -330,21 +362,21 @@ s3.put_object(Bucket='flows', Key='AWSLogs/1/vpcflowlogs/a.log.gz', Body=gzip.co
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.ndjson");
     let pipeline = dir.path().join("p.yaml");
-    std::fs::write(
+    write_s3_pipeline(
         &pipeline,
-        format!(
-            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
-             inputs:\n  flows:\n    type: s3\n    bucket: flows\n    prefix: AWSLogs/\n    \
-             format: vpc_flow\n    endpoint: '{endpoint}'\n    force_path_style: true\n    \
-             interval: 500ms\n    settle_time: 0s\n\
-             outputs:\n  out: {{ type: file, path: '{out}' }}\n",
-            data = dir.path().join("data").display(),
-            api = free_port(),
-            endpoint = moto.endpoint,
-            out = out.display(),
-        ),
-    )
-    .expect("pipeline");
+        &moto,
+        &dir.path().join("data"),
+        free_port(),
+        "flows",
+        &[
+            "bucket: flows",
+            "prefix: AWSLogs/",
+            "format: vpc_flow",
+            "interval: 500ms",
+            "settle_time: 0s",
+        ],
+        &file_output(&out),
+    );
     let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
     wait_for(Duration::from_secs(30), "3 events", &[&w], || {
         line_count(&out) >= 3
@@ -406,21 +438,20 @@ print(url)
     for name in ["a", "b"] {
         let out = dir.path().join(format!("{name}.ndjson"));
         let pipeline = dir.path().join(format!("{name}.yaml"));
-        std::fs::write(
+        write_s3_pipeline(
             &pipeline,
-            format!(
-                "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
-                 inputs:\n  notified:\n    type: s3\n    bucket: incoming\n    prefix: logs/\n    \
-                 sqs_queue_url: '{url}'\n    concurrency: 2\n    \
-                 endpoint: '{endpoint}'\n    force_path_style: true\n\
-                 outputs:\n  out: {{ type: file, path: '{out}' }}\n",
-                data = dir.path().join(format!("data-{name}")).display(),
-                api = free_port(),
-                endpoint = moto.endpoint,
-                out = out.display(),
-            ),
-        )
-        .expect("pipeline");
+            &moto,
+            &dir.path().join(format!("data-{name}")),
+            free_port(),
+            "notified",
+            &[
+                "bucket: incoming",
+                "prefix: logs/",
+                &format!("sqs_queue_url: '{url}'"),
+                "concurrency: 2",
+            ],
+            &file_output(&out),
+        );
         weirs.push(Weir::start(&moto, &pipeline, dir.path(), name));
         outs.push(out);
     }
@@ -493,20 +524,15 @@ print(url)
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.ndjson");
     let pipeline = dir.path().join("p.yaml");
-    std::fs::write(
+    write_s3_pipeline(
         &pipeline,
-        format!(
-            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
-             inputs:\n  notified:\n    type: s3\n    bucket: via-sns\n    sqs_queue_url: '{url}'\n    \
-             endpoint: '{endpoint}'\n    force_path_style: true\n\
-             outputs:\n  out: {{ type: file, path: '{out}' }}\n",
-            data = dir.path().join("data").display(),
-            api = free_port(),
-            endpoint = moto.endpoint,
-            out = out.display(),
-        ),
-    )
-    .expect("pipeline");
+        &moto,
+        &dir.path().join("data"),
+        free_port(),
+        "notified",
+        &["bucket: via-sns", &format!("sqs_queue_url: '{url}'")],
+        &file_output(&out),
+    );
     let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
     wait_for(Duration::from_secs(30), "40 events", &[&w], || {
         line_count(&out) >= 40
@@ -571,21 +597,25 @@ print(url)
     let dir = tempfile::tempdir().expect("tempdir");
     let api = free_port();
     let pipeline = dir.path().join("p.yaml");
-    std::fs::write(
+    write_s3_pipeline(
         &pipeline,
-        format!(
-            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\nbatch_size: 50\n\
-             inputs:\n  notified:\n    type: s3\n    bucket: slow\n    sqs_queue_url: '{url}'\n    \
-             visibility_timeout: 2s\n    concurrency: 2\n    \
-             endpoint: '{endpoint}'\n    force_path_style: true\n\
+        &moto,
+        &dir.path().join("data"),
+        api,
+        "notified",
+        &[
+            "bucket: slow",
+            &format!("sqs_queue_url: '{url}'"),
+            "visibility_timeout: 2s",
+            "concurrency: 2",
+        ],
+        &format!(
+            "batch_size: 50\n\
              outputs:\n  es:\n    type: elasticsearch\n    hosts: ['{es}']\n    index: slow\n    \
              batch_max_events: 50\n    concurrency: 1\n",
-            data = dir.path().join("data").display(),
-            endpoint = moto.endpoint,
             es = slow.url(),
         ),
-    )
-    .expect("pipeline");
+    );
     let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
     let started = Instant::now();
     wait_for(
@@ -640,21 +670,20 @@ s3.put_object(Bucket='big', Key='data/one.log.gz', Body=gzip.compress(body.encod
     let dir = tempfile::tempdir().expect("tempdir");
     let api = free_port();
     let pipeline = dir.path().join("p.yaml");
-    std::fs::write(
+    write_s3_pipeline(
         &pipeline,
-        format!(
-            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\nbatch_size: 200\n\
-             inputs:\n  big:\n    type: s3\n    bucket: big\n    \
-             endpoint: '{endpoint}'\n    force_path_style: true\n    \
-             interval: 500ms\n    settle_time: 0s\n\
+        &moto,
+        &dir.path().join("data"),
+        api,
+        "big",
+        &["bucket: big", "interval: 500ms", "settle_time: 0s"],
+        &format!(
+            "batch_size: 200\n\
              outputs:\n  es:\n    type: elasticsearch\n    hosts: ['{url}']\n    index: lines\n    \
              action: create\n    id: auto_source\n    batch_max_events: 200\n    concurrency: 1\n",
-            data = dir.path().join("data").display(),
-            endpoint = moto.endpoint,
             url = slow.url(),
         ),
-    )
-    .expect("pipeline");
+    );
     let mut w = Weir::start(&moto, &pipeline, dir.path(), "first");
     wait_for(
         Duration::from_secs(60),
@@ -714,19 +743,15 @@ s3.put_object(Bucket='huge', Key='big.log', Body=line * {LINES})\n"
     let dir = tempfile::tempdir().expect("tempdir");
     let api = free_port();
     let pipeline = dir.path().join("p.yaml");
-    std::fs::write(
+    write_s3_pipeline(
         &pipeline,
-        format!(
-            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
-             inputs:\n  huge:\n    type: s3\n    bucket: huge\n    \
-             endpoint: '{endpoint}'\n    force_path_style: true\n    \
-             interval: 500ms\n    settle_time: 0s\n\
-             outputs:\n  sink: {{ type: blackhole }}\n",
-            data = dir.path().join("data").display(),
-            endpoint = moto.endpoint,
-        ),
-    )
-    .expect("pipeline");
+        &moto,
+        &dir.path().join("data"),
+        api,
+        "huge",
+        &["bucket: huge", "interval: 500ms", "settle_time: 0s"],
+        "outputs:\n  sink: { type: blackhole }\n",
+    );
     let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
     let pid = w.child.id();
     let mut peak = 0;
@@ -796,20 +821,19 @@ print(url)
     let out = dir.path().join("out.ndjson");
     let pipeline = dir.path().join("p.yaml");
     let api = free_port();
-    std::fs::write(
+    write_s3_pipeline(
         &pipeline,
-        format!(
-            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
-             inputs:\n  notified:\n    type: s3\n    bucket: churn\n    sqs_queue_url: '{url}'\n    \
-             visibility_timeout: 2s\n    \
-             endpoint: '{endpoint}'\n    force_path_style: true\n\
-             outputs:\n  out: {{ type: file, path: '{out}' }}\n",
-            data = dir.path().join("data").display(),
-            endpoint = moto.endpoint,
-            out = out.display(),
-        ),
-    )
-    .expect("pipeline");
+        &moto,
+        &dir.path().join("data"),
+        api,
+        "notified",
+        &[
+            "bucket: churn",
+            &format!("sqs_queue_url: '{url}'"),
+            "visibility_timeout: 2s",
+        ],
+        &file_output(&out),
+    );
     let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
     wait_for(Duration::from_secs(20), "12 events", &[&w], || {
         line_count(&out) >= 12
@@ -868,21 +892,20 @@ print(since.isoformat())
     let out = dir.path().join("out.ndjson");
     let pipeline = dir.path().join("p.yaml");
     let api = free_port();
-    std::fs::write(
+    write_s3_pipeline(
         &pipeline,
-        format!(
-            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
-             inputs:\n  timed:\n    type: s3\n    bucket: timed\n    since: '{since}'\n    \
-             endpoint: '{endpoint}'\n    force_path_style: true\n    \
-             interval: 200ms\n    settle_time: {settle}s\n\
-             outputs:\n  out: {{ type: file, path: '{out}' }}\n",
-            data = dir.path().join("data").display(),
-            endpoint = moto.endpoint,
-            settle = SETTLE.as_secs(),
-            out = out.display(),
-        ),
-    )
-    .expect("pipeline");
+        &moto,
+        &dir.path().join("data"),
+        api,
+        "timed",
+        &[
+            "bucket: timed",
+            &format!("since: '{since}'"),
+            "interval: 200ms",
+            &format!("settle_time: {}s", SETTLE.as_secs()),
+        ],
+        &file_output(&out),
+    );
     let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
     // `a-old.log` is settled (uploaded 2.6 s before `b-new.log`, stamped up
     // to a second earlier) once a listing skips it as older than `since`;
@@ -987,19 +1010,15 @@ s3.put_object(Bucket='source', Key='data.log', Body=''.join(f'line {{i}}\\n' for
     let api = free_port();
     // The s3 output's bucket does not exist yet: with `max_retries` it gives
     // each object up and reports its batches as failed.
-    std::fs::write(
+    write_s3_pipeline(
         &pipeline,
-        format!(
-            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
-             inputs:\n  source:\n    type: s3\n    bucket: source\n    \
-             endpoint: '{endpoint}'\n    force_path_style: true\n    \
-             interval: 300ms\n    settle_time: 0s\n{output}",
-            data = dir.path().join("data").display(),
-            endpoint = moto.endpoint,
-            output = archive_output(&moto),
-        ),
-    )
-    .expect("pipeline");
+        &moto,
+        &dir.path().join("data"),
+        api,
+        "source",
+        &["bucket: source", "interval: 300ms", "settle_time: 0s"],
+        &archive_output(&moto),
+    );
     let mut w = Weir::start(&moto, &pipeline, dir.path(), "weir");
     wait_for(
         Duration::from_secs(20),
@@ -1070,19 +1089,19 @@ print(url)
     let dir = tempfile::tempdir().expect("tempdir");
     let pipeline = dir.path().join("p.yaml");
     let api = free_port();
-    std::fs::write(
+    write_s3_pipeline(
         &pipeline,
-        format!(
-            "data_dir: '{data}'\napi: {{ listen: '127.0.0.1:{api}' }}\n\
-             inputs:\n  notified:\n    type: s3\n    bucket: source\n    sqs_queue_url: '{url}'\n    \
-             visibility_timeout: 2s\n    \
-             endpoint: '{endpoint}'\n    force_path_style: true\n{output}",
-            data = dir.path().join("data").display(),
-            endpoint = moto.endpoint,
-            output = archive_output(&moto),
-        ),
-    )
-    .expect("pipeline");
+        &moto,
+        &dir.path().join("data"),
+        api,
+        "notified",
+        &[
+            "bucket: source",
+            &format!("sqs_queue_url: '{url}'"),
+            "visibility_timeout: 2s",
+        ],
+        &archive_output(&moto),
+    );
     let mut w = Weir::start(&moto, &pipeline, dir.path(), "weir");
     let message = |text: &str, result: &str| {
         metric(

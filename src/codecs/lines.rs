@@ -1,5 +1,7 @@
 //! Newline-delimited messages.
 
+use std::ops::Range;
+
 use bytes::BytesMut;
 use tokio_util::codec::Decoder;
 
@@ -116,9 +118,51 @@ impl Decoder for LinesDecoder {
     }
 }
 
+/// The byte ranges of the lines of a buffer already whole in memory (a
+/// decompressed record or file), where [`LinesDecoder`]'s streaming and
+/// length limits are not needed. Splits on `\n`; one `\r` at the end of a
+/// line is left out (CRLF line ends), on a last line without a newline too.
+/// That last line counts, but a final `\n` does not start another, empty one.
+/// Unlike [`LinesDecoder`], empty lines in between are kept: callers count
+/// them or join them into multi-line messages. Ranges rather than slices let
+/// a caller take one span over several lines.
+pub fn line_ranges(data: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        if pos >= data.len() {
+            return None;
+        }
+        let start = pos;
+        let nl = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+        let mut end = nl;
+        if end > start && data[end - 1] == b'\r' {
+            end -= 1;
+        }
+        pos = nl + 1;
+        Some(start..end)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn split(data: &[u8]) -> Vec<&[u8]> {
+        line_ranges(data).map(|r| &data[r]).collect()
+    }
+
+    #[test]
+    fn line_ranges_trim_crlf_and_keep_empty_lines_but_not_a_trailing_one() {
+        assert_eq!(split(b"a\r\nb\n\n\r\nc"), [&b"a"[..], b"b", b"", b"", b"c"]);
+        assert_eq!(split(b"a\nb\n"), [&b"a"[..], b"b"]);
+        // Only one `\r`, and only at the end of a line.
+        assert_eq!(split(b"a\r\r\nb\rc\n"), [&b"a\r"[..], b"b\rc"]);
+        assert_eq!(split(b"\n"), [&b""[..]]);
+        assert!(split(b"").is_empty());
+        // The last line loses its `\r` even without a newline.
+        assert_eq!(split(b"x\r"), [&b"x"[..]]);
+        assert_eq!(line_ranges(b"ab\r\ncd").collect::<Vec<_>>(), [0..2, 4..6]);
+    }
 
     fn frames(chunks: &[&[u8]], max: usize, oversize: Oversize) -> Vec<(String, bool)> {
         let mut d = LinesDecoder::new(max, oversize);

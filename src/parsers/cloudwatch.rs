@@ -23,6 +23,7 @@
 //! `max_decompressed_bytes`, so a small hostile object cannot exhaust memory.
 
 use std::io::Read;
+use std::ops::Range;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -31,6 +32,7 @@ use flate2::read::MultiGzDecoder;
 use super::json::parse_value;
 use super::rfc3339;
 use super::{ParseError, Parsed, Parser};
+use crate::codecs::lines::line_ranges;
 use crate::event::{Event, Fields, Value};
 
 /// The default bound on a payload's decompressed size: 64 MiB. CloudWatch
@@ -461,13 +463,7 @@ impl Parser for CloudwatchExportParser {
                 });
             }
         };
-        let mut pos = 0;
-        while pos < data.len() {
-            let nl = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
-            let mut end = nl;
-            if end > pos && data[end - 1] == b'\r' {
-                end -= 1;
-            }
+        for Range { start: pos, end } in line_ranges(&data) {
             let line = &data[pos..end];
             if let Some((t, msg)) = export_timestamp(line) {
                 flush(current.take(), out);
@@ -485,7 +481,6 @@ impl Parser for CloudwatchExportParser {
                      (`2015-09-06T01:00:00.000Z message`) at byte {pos}: {why}"
                 )));
             }
-            pos = nl + 1;
         }
         flush(current.take(), out);
         if out.len() == first {

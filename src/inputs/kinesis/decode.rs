@@ -29,6 +29,7 @@ use flate2::read::MultiGzDecoder;
 use serde::Deserialize;
 
 use super::kpl;
+use crate::codecs::lines::line_ranges;
 use crate::event::{Event, Fields, Position, Value, TAG_PARSE_FAILURE};
 use crate::parsers::cloudwatch::{CloudwatchSubscriptionOptions, CloudwatchSubscriptionParser};
 use crate::parsers::{Parsed, Parser};
@@ -193,21 +194,11 @@ fn gunzip(data: &Bytes) -> Result<Bytes, String> {
     Ok(Bytes::from(out))
 }
 
-/// The lines of `data` (LF or CRLF), without a trailing empty line. A record
-/// without any newline is one line; an empty record is one empty event, so
-/// no record ever vanishes unseen.
+/// The lines of `data` ([`line_ranges`]: LF or CRLF, without a trailing
+/// empty line). A record without any newline is one line; an empty record is
+/// one empty event, so no record ever vanishes unseen.
 fn lines(data: &Bytes) -> Vec<Bytes> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < data.len() {
-        let nl = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
-        let mut end = nl;
-        if end > pos && data[end - 1] == b'\r' {
-            end -= 1;
-        }
-        out.push(data.slice(pos..end));
-        pos = nl + 1;
-    }
+    let mut out: Vec<Bytes> = line_ranges(data).map(|r| data.slice(r)).collect();
     if out.is_empty() {
         out.push(data.clone());
     }
