@@ -115,6 +115,17 @@ impl Weir {
     }
 }
 
+impl Drop for Weir {
+    /// A bench that panics mid-run must not leave weir running; after
+    /// [`Weir::stop`] this finds the process gone and does nothing.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// What a run took: wall seconds, weir's CPU seconds and its peak RSS.
 pub struct Usage {
     pub secs: f64,
