@@ -1,9 +1,12 @@
 //! Streams one object into the pipeline: `GetObject` body → gzip (detected by
 //! its magic bytes; concatenated members included) or plain → lines →
-//! batches, through the read loop every byte-stream input shares
-//! ([`read_stream`]); what is S3's own is the [`FrameSink`] below. Nothing is held but the read buffer and the batch being filled,
+//! batches. Nothing is held but the read buffer and the batch being filled,
 //! so memory does not depend on the object's size, and reading stops while
 //! the pipeline's channel is full.
+//!
+//! The loop is the one every byte-stream input shares ([`read_stream`]);
+//! what is S3's own is the [`FrameSink`] below: resuming after `skip` lines,
+//! per-line position and header, and an ack tracked for every batch.
 
 use std::future::Future;
 use std::pin::Pin;
