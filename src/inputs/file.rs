@@ -13,7 +13,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use super::reader::read_stream;
+use super::reader::{read_stream, Untracked};
 use super::{InputConfig, InputContext, InputTask};
 use crate::codecs::{FrameDecoder, Framing, Oversize};
 use crate::event::{Event, Fields, Position, Value};
@@ -88,15 +88,15 @@ impl InputConfig for FileConfig {
                 let decoder =
                     FrameDecoder::new(config.framing, config.max_line_bytes, config.on_oversize);
                 let mut line = 0u64;
-                let result = read_stream(file, decoder, &cx.out, &cx.shutdown, |frame| {
+                let mut sink = Untracked::new(&cx.out, |frame| {
                     line += 1;
                     let mut event = Event::new(frame.bytes, Utc::now());
                     event.fields = template.clone();
                     event.meta.origin = Some(origin.clone());
                     event.meta.position = Position::Offset(line);
                     event
-                })
-                .await;
+                });
+                let result = read_stream(file, decoder, &cx.shutdown, &mut sink).await;
                 match result {
                     Ok((_, stats)) => {
                         if stats.oversized_rejected > 0 {

@@ -5,7 +5,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use super::reader::read_stream;
+use super::reader::{read_stream, Untracked};
 use super::{InputConfig, InputContext, InputTask};
 use crate::codecs::{FrameDecoder, Framing, Oversize};
 use crate::event::Event;
@@ -31,14 +31,8 @@ impl InputConfig for StdinConfig {
         Ok(Box::pin(async move {
             let decoder =
                 FrameDecoder::new(config.framing, config.max_line_bytes, config.on_oversize);
-            let result = read_stream(
-                tokio::io::stdin(),
-                decoder,
-                &cx.out,
-                &cx.shutdown,
-                |frame| Event::new(frame.bytes, Utc::now()),
-            )
-            .await;
+            let mut sink = Untracked::new(&cx.out, |frame| Event::new(frame.bytes, Utc::now()));
+            let result = read_stream(tokio::io::stdin(), decoder, &cx.shutdown, &mut sink).await;
             match result {
                 Ok((_, stats)) => {
                     if stats.oversized_rejected > 0 {

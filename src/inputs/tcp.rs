@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::reader::{is_disconnect, read_stream, StreamEnd};
+use super::reader::{is_disconnect, read_stream, StreamEnd, Untracked};
 use super::tls::TlsConfig;
 use super::{BatchSender, InputConfig, InputContext, InputTask};
 use crate::codecs::{FrameDecoder, FrameError, Framing, Oversize};
@@ -204,12 +204,12 @@ async fn serve<S: tokio::io::AsyncRead + Unpin>(
     let decoder = FrameDecoder::new(config.framing, config.max_line_bytes, config.on_oversize);
     let idle = Duration::from_secs(config.idle_timeout_secs);
     let reader = IdleTimeout::new(stream, idle);
-    let result = read_stream(reader, decoder, out, shutdown, |frame| {
+    let mut sink = Untracked::new(out, |frame| {
         let mut event = Event::new(frame.bytes, Utc::now());
         event.fields = template.clone();
         event
-    })
-    .await;
+    });
+    let result = read_stream(reader, decoder, shutdown, &mut sink).await;
     match result {
         Ok((end, stats)) => {
             if stats.oversized_rejected > 0 || stats.truncated > 0 {

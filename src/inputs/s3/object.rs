@@ -3,28 +3,31 @@
 //! batches. Nothing is held but the read buffer and the batch being filled,
 //! so memory does not depend on the object's size, and reading stops while
 //! the pipeline's channel is full.
+//!
+//! The loop is the one every byte-stream input shares ([`read_stream`]);
+//! what is S3's own is the [`FrameSink`] below: resuming after `skip` lines,
+//! per-line position and header, and an ack tracked for every batch.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use async_compression::tokio::bufread::GzipDecoder;
 use aws_sdk_s3::operation::get_object::GetObjectError;
-use bytes::{Bytes, BytesMut};
-use chrono::Utc;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt};
-use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 use super::progress::AckTracker;
 use super::{Metrics, S3Format};
-use crate::codecs::{FrameDecoder, Framing, Oversize, TAG_TRUNCATED};
+use crate::codecs::{Frame, FrameDecoder, FrameError, Framing, Oversize};
 use crate::event::{Event, Fields, Path, Position, Value};
+use crate::inputs::reader::{read_stream, FrameSink, StreamEnd};
 use crate::inputs::BatchSender;
 use crate::topology::ack::Ack;
 
-/// Bytes read per call.
-const READ_CHUNK: usize = 64 * 1024;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// What reading an object needs.
@@ -77,94 +80,44 @@ pub async fn read_object(
         }
     };
     let size = response.content_length().unwrap_or(0).max(0) as u64;
-    let mut reader = open_body(response.body.into_async_read())
+    let reader = open_body(response.body.into_async_read())
         .await
         .with_context(|| format!("reading s3://{bucket}/{key}"))?;
 
-    let template = template(cx, bucket, key);
-    let origin: Arc<str> = Arc::from(format!("{bucket}/{key}"));
-    let mut decoder = FrameDecoder::new(Framing::Lines, cx.max_line_bytes, cx.on_oversize);
-    let batch_size = cx.out.batch_size();
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut events: Vec<Event> = Vec::with_capacity(batch_size);
-    let mut header: Option<Bytes> = None;
-    let mut line = 0u64;
-    let mut skipped = 0u64;
-    let mut truncated = 0u64;
-    loop {
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
+    let decoder = FrameDecoder::new(Framing::Lines, cx.max_line_bytes, cx.on_oversize);
+    let mut sink = ObjectSink {
+        out: &cx.out,
+        tracker,
+        template: template(cx, bucket, key),
+        origin: Arc::from(format!("{bucket}/{key}")),
+        header: None,
+        skip,
+        line: 0,
+        skipped: 0,
+    };
+    // On shutdown, what was framed has been sent (and counts); the rest is
+    // read again after the restart.
+    let stats = match read_stream(reader, decoder, &cx.shutdown, &mut sink).await {
+        Ok((StreamEnd::Eof, stats)) => stats,
+        Ok((StreamEnd::Shutdown, _)) => return Ok(ReadEnd::Shutdown),
+        Ok((StreamEnd::Closed, _)) => return Ok(ReadEnd::Closed),
+        Err((FrameError::Io(e), _)) => {
+            cx.metrics.error("read");
+            return Err(anyhow::Error::new(e).context(format!(
+                "reading s3://{bucket}/{key} after line {}",
+                sink.line
+            )));
         }
-        let n = tokio::select! {
-            biased;
-            _ = cx.shutdown.cancelled() => {
-                // What was framed is delivered (and counts); the rest is read
-                // again after the restart.
-                send(cx, &tracker, &mut events, line).await;
-                return Ok(ReadEnd::Shutdown);
-            }
-            r = reader.read_buf(&mut buf) => match r {
-                Ok(n) => n,
-                Err(e) => {
-                    send(cx, &tracker, &mut events, line).await;
-                    cx.metrics.error("read");
-                    return Err(anyhow::Error::new(e)
-                        .context(format!("reading s3://{bucket}/{key} after line {line}")));
-                }
-            },
-        };
-        let eof = n == 0;
-        let now = Utc::now();
-        loop {
-            let frame = if eof {
-                decoder.decode_eof(&mut buf)
-            } else {
-                decoder.decode(&mut buf)
-            };
-            let frame = match frame {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(anyhow::anyhow!(
-                        "framing s3://{bucket}/{key} after line {line}: {e}"
-                    ))
-                }
-            };
-            line += 1;
-            if header.is_none() {
-                header = Some(frame.bytes.clone());
-            }
-            if line <= skip {
-                skipped += 1;
-                continue;
-            }
-            let mut event = Event::new(frame.bytes, now);
-            event.fields = template.clone();
-            event
-                .fields
-                .insert_path(offset_path(), Value::Int(line as i64));
-            event.meta.origin = Some(origin.clone());
-            event.meta.position = Position::Offset(line);
-            event.meta.header = header.clone();
-            if frame.truncated {
-                truncated += 1;
-                event.add_tag(TAG_TRUNCATED);
-            }
-            events.push(event);
-            if events.len() >= batch_size && !send(cx, &tracker, &mut events, line).await {
-                return Ok(ReadEnd::Closed);
-            }
+        Err((e, _)) => {
+            return Err(anyhow::anyhow!(
+                "framing s3://{bucket}/{key} after line {}: {e}",
+                sink.line
+            ))
         }
-        if eof {
-            if !send(cx, &tracker, &mut events, line).await {
-                return Ok(ReadEnd::Closed);
-            }
-            break;
-        }
-    }
+    };
     cx.metrics.bytes.increment(size);
-    cx.metrics.lines_skipped.increment(skipped);
-    let rejected = decoder.take_skipped().oversized;
+    cx.metrics.lines_skipped.increment(sink.skipped);
+    let (rejected, truncated) = (stats.oversized_rejected, stats.truncated);
     if rejected > 0 || truncated > 0 {
         tracing::warn!(
             bucket,
@@ -174,8 +127,83 @@ pub async fn read_object(
             "lines longer than max_line_bytes were cut or skipped"
         );
     }
-    tracing::debug!(bucket, key, lines = line, skipped, "object read");
+    tracing::debug!(
+        bucket,
+        key,
+        lines = sink.line,
+        skipped = sink.skipped,
+        "object read"
+    );
     Ok(ReadEnd::Eof)
+}
+
+/// Turns an object's lines into events and sends them as tracked batches.
+struct ObjectSink<'a> {
+    out: &'a BatchSender,
+    tracker: AckTracker,
+    /// The fields every event of the object carries.
+    template: Fields,
+    origin: Arc<str>,
+    /// The object's first line, for parsers that need its column names.
+    header: Option<Bytes>,
+    /// Lines delivered before a restart: framed again, not sent again.
+    skip: u64,
+    /// Lines framed so far, skipped ones included: the next event's
+    /// position, and where a failure happened.
+    line: u64,
+    skipped: u64,
+}
+
+impl FrameSink for ObjectSink<'_> {
+    fn batch_size(&self) -> usize {
+        self.out.batch_size()
+    }
+
+    fn event(&mut self, frame: Frame, now: DateTime<Utc>) -> Option<Event> {
+        self.line += 1;
+        if self.header.is_none() {
+            self.header = Some(frame.bytes.clone());
+        }
+        if self.line <= self.skip {
+            self.skipped += 1;
+            return None;
+        }
+        let mut event = Event::new(frame.bytes, now);
+        event.fields = self.template.clone();
+        event
+            .fields
+            .insert_path(offset_path(), Value::Int(self.line as i64));
+        event.meta.origin = Some(self.origin.clone());
+        event.meta.position = Position::Offset(self.line);
+        event.meta.header = self.header.clone();
+        Some(event)
+    }
+
+    /// Sends the batch with an ack the tracker follows up to the current
+    /// line (the batch's last).
+    fn send(&mut self, batch: Vec<Event>) -> impl Future<Output = bool> + Send {
+        let (ack, rx) = Ack::new();
+        // A batch the closed channel hands back is dropped, which would read
+        // as delivered: keep a handle to mark it failed.
+        let keep = ack.clone();
+        self.tracker.track(self.line, rx);
+        let out = self.out;
+        async move {
+            match out.send(batch, ack).await {
+                Ok(()) => true,
+                Err(_) => {
+                    keep.fail();
+                    false
+                }
+            }
+        }
+    }
+
+    /// Batches are full until the end: the object is always readable, and
+    /// each batch costs an ack to track and a checkpoint to advance.
+    fn flush_each_read(&self) -> bool {
+        false
+    }
 }
 
 fn offset_path() -> &'static Path {
@@ -203,27 +231,6 @@ fn template(cx: &ObjectCx, bucket: &str, key: &str) -> Fields {
         }
     }
     fields
-}
-
-/// Sends the pending events as one tracked batch; false when the pipeline
-/// is closed.
-async fn send(cx: &ObjectCx, tracker: &AckTracker, events: &mut Vec<Event>, last: u64) -> bool {
-    if events.is_empty() {
-        return true;
-    }
-    let batch = std::mem::replace(events, Vec::with_capacity(cx.out.batch_size()));
-    let (ack, rx) = Ack::new();
-    // A batch the closed channel hands back is dropped, which would read
-    // as delivered: keep a handle to mark it failed.
-    let keep = ack.clone();
-    tracker.track(last, rx);
-    match cx.out.send(batch, ack).await {
-        Ok(()) => true,
-        Err(_) => {
-            keep.fail();
-            false
-        }
-    }
 }
 
 /// The body as plain text: gunzipped (every member) when it starts with the
