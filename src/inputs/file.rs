@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use chrono::Utc;
 use serde::Deserialize;
 use tracing::{info, warn};
 
@@ -88,9 +87,9 @@ impl InputConfig for FileConfig {
                 let decoder =
                     FrameDecoder::new(config.framing, config.max_line_bytes, config.on_oversize);
                 let mut line = 0u64;
-                let mut sink = Untracked::new(&cx.out, |frame| {
+                let mut sink = Untracked::new(&cx.out, |frame, now| {
                     line += 1;
-                    let mut event = Event::new(frame.bytes, Utc::now());
+                    let mut event = Event::new(frame.bytes, now);
                     event.fields = template.clone();
                     event.meta.origin = Some(origin.clone());
                     event.meta.position = Position::Offset(line);

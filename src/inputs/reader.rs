@@ -68,26 +68,27 @@ pub trait FrameSink {
 }
 
 /// A sink for inputs without acknowledgements (tcp, file, stdin): every
-/// frame becomes `make_event(frame)`, batches are sent with
-/// [`Ack::untracked`], and what each read produced is sent at once.
+/// frame becomes `make_event(frame, now)`, `now` being read once per read
+/// rather than per line; batches are sent with [`Ack::untracked`], and what
+/// each read produced is sent at once.
 pub struct Untracked<'a, F> {
     out: &'a BatchSender,
     make_event: F,
 }
 
-impl<'a, F: FnMut(Frame) -> Event> Untracked<'a, F> {
+impl<'a, F: FnMut(Frame, DateTime<Utc>) -> Event> Untracked<'a, F> {
     pub fn new(out: &'a BatchSender, make_event: F) -> Self {
         Untracked { out, make_event }
     }
 }
 
-impl<F: FnMut(Frame) -> Event> FrameSink for Untracked<'_, F> {
+impl<F: FnMut(Frame, DateTime<Utc>) -> Event> FrameSink for Untracked<'_, F> {
     fn batch_size(&self) -> usize {
         self.out.batch_size()
     }
 
-    fn event(&mut self, frame: Frame, _now: DateTime<Utc>) -> Option<Event> {
-        Some((self.make_event)(frame))
+    fn event(&mut self, frame: Frame, now: DateTime<Utc>) -> Option<Event> {
+        Some((self.make_event)(frame, now))
     }
 
     fn send(&mut self, batch: Vec<Event>) -> impl Future<Output = bool> + Send {
@@ -182,11 +183,6 @@ async fn flush<S: FrameSink>(sink: &mut S, events: &mut Vec<Event>, batch_size: 
     }
     let batch = std::mem::replace(events, Vec::with_capacity(batch_size));
     sink.send(batch).await
-}
-
-/// The current time, read once per frame batch by callers that stamp events.
-pub fn now() -> chrono::DateTime<Utc> {
-    Utc::now()
 }
 
 /// Whether an I/O error is an ordinary disconnect rather than a fault.

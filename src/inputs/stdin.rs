@@ -1,7 +1,6 @@
 //! `stdin`: reads standard input to its end; the pipeline then drains and
 //! weir exits 0.
 
-use chrono::Utc;
 use serde::Deserialize;
 use tracing::{info, warn};
 
@@ -31,7 +30,7 @@ impl InputConfig for StdinConfig {
         Ok(Box::pin(async move {
             let decoder =
                 FrameDecoder::new(config.framing, config.max_line_bytes, config.on_oversize);
-            let mut sink = Untracked::new(&cx.out, |frame| Event::new(frame.bytes, Utc::now()));
+            let mut sink = Untracked::new(&cx.out, |frame, now| Event::new(frame.bytes, now));
             let result = read_stream(tokio::io::stdin(), decoder, &cx.shutdown, &mut sink).await;
             match result {
                 Ok((_, stats)) => {

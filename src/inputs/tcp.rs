@@ -204,8 +204,8 @@ async fn serve<S: tokio::io::AsyncRead + Unpin>(
     let decoder = FrameDecoder::new(config.framing, config.max_line_bytes, config.on_oversize);
     let idle = Duration::from_secs(config.idle_timeout_secs);
     let reader = IdleTimeout::new(stream, idle);
-    let mut sink = Untracked::new(out, |frame| {
-        let mut event = Event::new(frame.bytes, Utc::now());
+    let mut sink = Untracked::new(out, |frame, now| {
+        let mut event = Event::new(frame.bytes, now);
         event.fields = template.clone();
         event
     });
