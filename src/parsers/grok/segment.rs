@@ -131,10 +131,12 @@ struct TailPart {
 #[derive(Debug)]
 enum FastPart {
     None,
-    /// Alternatives in priority order (one for a piece that is not an
-    /// alternation); the first that matches here wins, as leftmost-first
-    /// picks it when everything after the piece can match empty.
-    Simple(Vec<SimplePart>),
+    /// Literals and greedy byte-class runs (`%{NOTSPACE}`, `%{GREEDYDATA}`,
+    /// ` ?`), as alternatives in priority order (one for a piece that is not
+    /// an alternation): the first that matches here wins, taking the longest
+    /// run, as leftmost-first does when everything after the piece can match
+    /// empty. Each is an [`Exact::Literal`] or [`Exact::Class`].
+    Simple(Vec<Exact>),
     /// `(?:X)?` where `X` segments like a whole pattern: when `X` matches
     /// here, greedy `?` takes it with `X`'s own preferred captures.
     /// `groups` are cleared again when `X` cannot be decided.
@@ -142,48 +144,6 @@ enum FastPart {
         inner: Box<Segmented>,
         groups: Vec<usize>,
     },
-}
-
-/// A piece matched by looking at bytes alone; `group` captures it.
-#[derive(Debug)]
-enum SimplePart {
-    Literal {
-        bytes: Box<[u8]>,
-        group: Option<usize>,
-    },
-    /// A greedy run of a byte class (`%{NOTSPACE}`, `%{GREEDYDATA}`, ` ?`):
-    /// the longest run is the preferred match.
-    Run {
-        table: Box<[bool; 256]>,
-        min: usize,
-        max: Option<usize>,
-        group: Option<usize>,
-    },
-}
-
-impl SimplePart {
-    /// Where the part ends when it matches at `p`.
-    fn match_at(&self, hay: &[u8], p: usize) -> Option<(usize, Option<usize>)> {
-        let rest = hay.get(p..)?;
-        match self {
-            SimplePart::Literal { bytes, group } => {
-                rest.starts_with(bytes).then_some((p + bytes.len(), *group))
-            }
-            SimplePart::Run {
-                table,
-                min,
-                max,
-                group,
-            } => {
-                let limit = max.map_or(rest.len(), |m| m.min(rest.len()));
-                let run = rest[..limit]
-                    .iter()
-                    .position(|&b| !table[usize::from(b)])
-                    .unwrap_or(limit);
-                (run >= *min).then_some((p + run, *group))
-            }
-        }
-    }
 }
 
 /// A sub-regex and the full regex's group index for each of its groups.
@@ -294,8 +254,7 @@ impl Segmented {
             return FastPart::Simple(vec![part]);
         }
         if let HirKind::Alternation(alts) = item.kind() {
-            let parts: Option<Vec<SimplePart>> =
-                alts.iter().map(|alt| self.simple_part(alt)).collect();
+            let parts: Option<Vec<Exact>> = alts.iter().map(|alt| self.simple_part(alt)).collect();
             return parts.map_or(FastPart::None, FastPart::Simple);
         }
         let HirKind::Repetition(rep) = item.kind() else {
@@ -319,40 +278,17 @@ impl Segmented {
         }
     }
 
-    /// `item` as a [`SimplePart`]: a literal or a greedy repetition of a byte
-    /// class or a single byte, optionally inside a named group.
-    fn simple_part(&self, item: &Hir) -> Option<SimplePart> {
+    /// `item` as a literal or a greedy repetition of a byte class,
+    /// optionally inside a named group.
+    fn simple_part(&self, item: &Hir) -> Option<Exact> {
         let (group, inner) = match item.kind() {
             HirKind::Capture(cap) => (Some(*self.groups.get(cap.name.as_deref()?)?), &*cap.sub),
             _ => (None, item),
         };
-        match inner.kind() {
-            HirKind::Literal(lit) => Some(SimplePart::Literal {
-                bytes: lit.0.clone(),
-                group,
-            }),
-            HirKind::Repetition(rep) if rep.greedy => {
-                let table = match (simple(inner, None), rep.sub.kind()) {
-                    (Some(Exact::Class { table, .. }), _) => table,
-                    (_, HirKind::Literal(lit)) if lit.0.len() == 1 => {
-                        let mut table = Box::new([false; 256]);
-                        table[usize::from(lit.0[0])] = true;
-                        table
-                    }
-                    _ => return None,
-                };
-                Some(SimplePart::Run {
-                    table,
-                    min: usize::try_from(rep.min).ok()?,
-                    max: match rep.max {
-                        Some(m) => Some(usize::try_from(m).ok()?),
-                        None => None,
-                    },
-                    group,
-                })
-            }
-            _ => None,
+        if matches!(inner.kind(), HirKind::Repetition(rep) if !rep.greedy) {
+            return None;
         }
+        simple(inner, group)
     }
 
     /// Splits `items[start..]` at forced boundaries: the steps, and the index
@@ -612,7 +548,7 @@ impl Segmented {
         match &part.fast {
             FastPart::None => None,
             FastPart::Simple(alts) => {
-                let (end, group) = alts.iter().find_map(|alt| alt.match_at(hay, p))?;
+                let (end, group) = alts.iter().find_map(|alt| longest_at(alt, hay, p))?;
                 if let Some(slot) = group.and_then(|g| spans.get_mut(g)) {
                     *slot = Some((p, end));
                 }
@@ -882,7 +818,7 @@ fn always_matches_empty(hir: &Hir) -> bool {
     }
 }
 
-/// A piece that needs no regex: a literal, or a repeated byte class.
+/// A piece that needs no regex: a literal, or a repeated byte class or byte.
 fn simple(hir: &Hir, group: Option<usize>) -> Option<Exact> {
     let class = |class: &Class| -> Option<Box<[bool; 256]>> {
         let Class::Bytes(bytes) = class else {
@@ -911,18 +847,52 @@ fn simple(hir: &Hir, group: Option<usize>) -> Option<Exact> {
             max: Some(1),
             group,
         }),
-        HirKind::Repetition(rep) => match rep.sub.kind() {
-            HirKind::Class(c) => Some(Exact::Class {
-                table: class(c)?,
+        HirKind::Repetition(rep) => {
+            let table = match rep.sub.kind() {
+                HirKind::Class(c) => class(c)?,
+                // ` ?`, `0*`: a repeated byte is a one-byte class.
+                HirKind::Literal(lit) if lit.0.len() == 1 => {
+                    let mut table = Box::new([false; 256]);
+                    table[usize::from(lit.0[0])] = true;
+                    table
+                }
+                _ => return None,
+            };
+            Some(Exact::Class {
+                table,
                 min: usize::try_from(rep.min).ok()?,
                 max: match rep.max {
                     Some(m) => Some(usize::try_from(m).ok()?),
                     None => None,
                 },
                 group,
-            }),
-            _ => None,
-        },
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Where a literal or byte-class run ([`simple`]'s pieces) starting at `p`
+/// ends when it matches there, taking the longest run, and its group.
+fn longest_at(e: &Exact, hay: &[u8], p: usize) -> Option<(usize, Option<usize>)> {
+    let rest = hay.get(p..)?;
+    match e {
+        Exact::Literal { bytes, group } => {
+            rest.starts_with(bytes).then_some((p + bytes.len(), *group))
+        }
+        Exact::Class {
+            table,
+            min,
+            max,
+            group,
+        } => {
+            let limit = max.map_or(rest.len(), |m| m.min(rest.len()));
+            let run = rest[..limit]
+                .iter()
+                .position(|&b| !table[usize::from(b)])
+                .unwrap_or(limit);
+            (run >= *min).then_some((p + run, *group))
+        }
         _ => None,
     }
 }
