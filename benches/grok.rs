@@ -2,7 +2,8 @@
 //! ALB, Apache combined, syslog) over a mixed corpus of realistic lines.
 //!
 //! Run: `cargo bench --bench grok -- --warm-up-time 1 --measurement-time 3`.
-//! Throughput is reported in lines (elements) per second on one core.
+//! Throughput is reported in lines (elements) per second on one core; the
+//! last group times compiling the five patterns.
 
 /// The allocator the `weir` binary runs with (src/main.rs), so the figures
 /// are what a pipeline gets.
@@ -88,6 +89,15 @@ fn bench(c: &mut Criterion) {
             })
         },
     );
+    group.finish();
+
+    // Compiling is paid once per pipeline start (and by `weir validate`),
+    // but it is what the segmented engine's plans cost.
+    let mut group = c.benchmark_group("grok_compile");
+    group.sample_size(10);
+    group.bench_function("5 library patterns", |b| {
+        b.iter(|| GrokParser::with_patterns(PATTERNS).expect("library patterns compile"))
+    });
     group.finish();
 }
 
