@@ -12,19 +12,19 @@
 //!
 //! Under `cargo test` (no `--bench` argument) it runs a small smoke load.
 
+#[path = "support/harness.rs"]
+mod harness;
 #[path = "support/process.rs"]
 mod process;
 #[path = "support/workload.rs"]
 mod workload;
 
+use bytes::BytesMut;
+use harness::{full_run, row, size, Weir};
+use process::free_port;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use bytes::BytesMut;
-use process::{cpu_seconds, free_port, proc_status};
 
 const WINDOW: u32 = 2048;
 const CONNECTIONS: usize = 2;
@@ -57,11 +57,10 @@ fn ship(port: u16, windows: Vec<bytes::Bytes>) {
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let events: u64 = std::env::var("WEIR_BEATS_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if full { 1_000_000 } else { 20_000 });
+    let events = size(
+        "WEIR_BEATS_EVENTS",
+        if full_run() { 1_000_000 } else { 20_000 },
+    );
     let windows = events.div_ceil(u64::from(WINDOW)) as u32;
     let events = u64::from(windows) * u64::from(WINDOW);
 
@@ -74,37 +73,20 @@ fn main() {
     }
 
     let port = free_port();
-    let api = free_port();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pipeline = dir.path().join("e2e_beats.yaml");
-    std::fs::write(
-        &pipeline,
-        format!(
-            "api: {{ listen: '127.0.0.1:{api}' }}\n\
-             inputs:\n  beats: {{ type: beats, address: '127.0.0.1:{port}' }}\n\
-             outputs:\n  sink: {{ type: blackhole }}\n"
-        ),
-    )
-    .expect("write pipeline");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", pipeline.to_str().expect("path")])
-        .env("WEIR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn weir");
-    let pid = child.id();
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "weir did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let cpu_before = cpu_seconds(pid);
+    let mut weir = Weir::start(
+        "e2e_beats",
+        |api, _| {
+            format!(
+                "api: {{ listen: '127.0.0.1:{api}' }}\n\
+                 inputs:\n  beats: {{ type: beats, address: '127.0.0.1:{port}' }}\n\
+                 outputs:\n  sink: {{ type: blackhole }}\n"
+            )
+        },
+        |_| {},
+    );
+    weir.wait_for_port(port);
 
-    let t0 = Instant::now();
+    weir.measure_from_now();
     let shippers: Vec<_> = per_connection
         .into_iter()
         .map(|windows| std::thread::spawn(move || ship(port, windows)))
@@ -112,29 +94,14 @@ fn main() {
     for s in shippers {
         s.join().expect("shipper");
     }
-    let secs = t0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(pid) - cpu_before;
-    let peak_rss = proc_status(pid, "VmHWM:");
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = child.wait();
+    let usage = weir.stop();
 
     let mb = json_bytes as f64 / 1e6;
     println!(
         "e2e beats -> blackhole ({events} events in windows of {WINDOW}, {mb:.1} MB of event JSON, \
          {CONNECTIONS} connections, {PIPELINING} windows in flight each)"
     );
-    println!("  MB/s          {:>12.1}", mb / secs);
-    println!("  events/s      {:>12.0}", events as f64 / secs);
-    println!("  wall seconds  {:>12.3}", secs);
-    println!(
-        "  CPU seconds   {:>12.2}  ({:.2} cores busy)",
-        cpu,
-        cpu / secs
-    );
-    println!(
-        "  peak RSS MiB  {:>12.1}",
-        peak_rss as f64 / (1 << 20) as f64
-    );
+    row("MB/s", mb / usage.secs, 1, "");
+    row("events/s", usage.per_second(events), 0, "");
+    usage.print("", &usage.cores_busy());
 }

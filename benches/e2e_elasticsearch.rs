@@ -26,6 +26,8 @@
 //!
 //! Under `cargo test` (no `--bench` argument) it runs a small smoke load.
 
+#[path = "support/harness.rs"]
+mod harness;
 #[path = "../tests/elasticsearch/osmem.rs"]
 mod osmem;
 #[path = "support/process.rs"]
@@ -33,18 +35,14 @@ mod process;
 #[path = "support/workload.rs"]
 mod workload;
 
-use process::{cpu_seconds, fetch_metrics, free_port, proc_status, sum_metric};
+use harness::{full_run, send_tcp, size, Weir};
+use process::{cpu_seconds, free_port, proc_status};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn metric(api: u16, name: &str, component: &str) -> u64 {
-    sum_metric(&fetch_metrics(api), name, component)
-}
 
 /// A `_bulk` endpoint that only counts: it reads each body, counts its
 /// lines (action + source per document) and answers every item with 201.
@@ -147,77 +145,35 @@ struct Outcome {
 /// output reports every event sent.
 fn run_once(parts: &[Vec<u8>], lines: u64, url: &str, options: &str) -> Outcome {
     let port = free_port();
-    let api = free_port();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pipeline = dir.path().join("e2e-es.yaml");
-    std::fs::write(
-        &pipeline,
-        format!(
-            "api: {{ listen: '127.0.0.1:{api}' }}\ndata_dir: '{}'\n\
-             inputs:\n  net: {{ type: tcp, address: '127.0.0.1:{port}', framing: json }}\n\
-             filters:\n  - parse: {{ format: json }}\n\
-             outputs:\n  es:\n    type: elasticsearch\n    hosts: ['{url}']\n    \
-             index: 'bench-%Y.%m.%d'\n    {options}\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .expect("write pipeline");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", pipeline.to_str().expect("path")])
-        .env("WEIR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn weir");
-    let pid = child.id();
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "weir did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut weir = Weir::start(
+        "e2e-es",
+        |api, data_dir| {
+            format!(
+                "api: {{ listen: '127.0.0.1:{api}' }}\ndata_dir: '{}'\n\
+                 inputs:\n  net: {{ type: tcp, address: '127.0.0.1:{port}', framing: json }}\n\
+                 filters:\n  - parse: {{ format: json }}\n\
+                 outputs:\n  es:\n    type: elasticsearch\n    hosts: ['{url}']\n    \
+                 index: 'bench-%Y.%m.%d'\n    {options}\n",
+                data_dir.display()
+            )
+        },
+        |_| {},
+    );
+    weir.wait_for_port(port);
     std::thread::sleep(Duration::from_millis(500));
-    let cpu_before = cpu_seconds(pid);
-    let t0 = Instant::now();
-    let writers: Vec<_> = parts
-        .iter()
-        .cloned()
-        .map(|part| {
-            std::thread::spawn(move || {
-                let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-                for chunk in part.chunks(256 * 1024) {
-                    s.write_all(chunk).expect("write");
-                }
-            })
-        })
-        .collect();
-    for w in writers {
-        w.join().expect("writer");
-    }
-    loop {
-        let sent = metric(api, "weir_component_sent_events_total", "es");
-        if sent >= lines {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(900),
-            "only {sent} of {lines} events arrived"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(pid) - cpu_before;
-    let peak_rss = proc_status(pid, "VmHWM:");
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = child.wait();
+    weir.measure_from_now();
+    send_tcp(port, parts);
+    weir.wait_sent(
+        "es",
+        lines,
+        Duration::from_millis(5),
+        Duration::from_secs(900),
+    );
+    let usage = weir.stop();
     Outcome {
-        secs,
-        cpu,
-        peak_rss,
+        secs: usage.secs,
+        cpu: usage.cpu,
+        peak_rss: usage.peak_rss,
     }
 }
 
@@ -332,32 +288,14 @@ fn output_only(lines: u64, compression: &str) -> OutputOutcome {
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let lines: u64 = std::env::var("WEIR_E2E_LINES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if full { 1_000_000 } else { 20_000 });
+    let full = full_run();
+    let lines = size("WEIR_E2E_LINES", if full { 1_000_000 } else { 20_000 });
     let targets = std::env::var("WEIR_E2E_TARGETS")
         .unwrap_or_else(|_| "output-none,output-gzip,sink-none,sink-gzip,osmem-gzip".to_owned());
-    let osmem_lines: u64 = std::env::var("WEIR_E2E_OSMEM_LINES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if full { 20_000 } else { 1_000 });
+    let osmem_lines = size("WEIR_E2E_OSMEM_LINES", if full { 20_000 } else { 1_000 });
     let workload = |lines: u64| {
-        let connections = 2;
         let data = workload::ndjson(lines);
-        let bytes = data.len();
-        let mut parts = Vec::new();
-        let mut start = 0;
-        for i in 1..=connections {
-            let mut end = bytes * i / connections;
-            while end < bytes && data[end - 1] != b'\n' {
-                end += 1;
-            }
-            parts.push(data[start..end].to_vec());
-            start = end;
-        }
-        (parts, bytes as f64 / 1e6)
+        (workload::split_lines(&data, 2), data.len() as f64 / 1e6)
     };
     println!(
         "e2e tcp json -> parse json -> elasticsearch (lines of ~300 bytes over 2 connections)"

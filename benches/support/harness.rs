@@ -1,12 +1,16 @@
-//! One measured `weir run` of an end-to-end harness whose workload is
-//! loaded before weir starts (the AWS harnesses): the workload size, weir
-//! started on a generated pipeline, waiting until a component has sent every
-//! event, stopping weir, and the report's rows.
+//! One measured `weir run` of an end-to-end harness: the workload size,
+//! weir started on a generated pipeline, feeding it over TCP, waiting until a
+//! component has sent every event, stopping weir, and the report's rows.
+//! Harnesses whose workload is loaded before weir starts (the AWS ones)
+//! measure from the spawn; those that feed a listening weir measure from
+//! [`Weir::measure_from_now`].
 //!
 //! Needs `support/process.rs` mounted beside it as `mod process`.
 
 #![allow(dead_code)]
 
+use std::io::Write;
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,9 +37,11 @@ pub struct Weir {
     pub pid: u32,
     /// The API port, for `/metrics`.
     pub api: u16,
-    /// Just before the process was spawned: rates count from here, so weir's
-    /// start-up is part of the measured time.
+    /// Where rates count from: just before the process was spawned (so
+    /// weir's start-up is measured), or the last [`Weir::measure_from_now`].
     pub started: Instant,
+    /// weir's CPU seconds at `started`.
+    cpu_base: f64,
     /// The pipeline file and data_dir, kept until weir has stopped.
     _dir: tempfile::TempDir,
 }
@@ -68,8 +74,32 @@ impl Weir {
             child,
             api,
             started,
+            cpu_base: 0.0,
             _dir: dir,
         }
+    }
+
+    /// Waits until weir accepts connections on `port`.
+    pub fn wait_for_port(&self, port: u16) {
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                self.started.elapsed() < Duration::from_secs(30),
+                "weir did not start listening on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the measurement now: what weir used before (starting up,
+    /// idling) is not counted.
+    pub fn measure_from_now(&mut self) {
+        self.cpu_base = cpu_seconds(self.pid);
+        self.started = Instant::now();
+    }
+
+    /// weir's resident memory now, in bytes.
+    pub fn rss(&self) -> u64 {
+        proc_status(self.pid, "VmRSS:")
     }
 
     /// The events `component` has sent so far (0 while `/metrics` does not
@@ -104,7 +134,7 @@ impl Weir {
     pub fn stop(mut self) -> Usage {
         let usage = Usage {
             secs: self.started.elapsed().as_secs_f64(),
-            cpu: cpu_seconds(self.pid),
+            cpu: cpu_seconds(self.pid) - self.cpu_base,
             peak_rss: proc_status(self.pid, "VmHWM:"),
         };
         let _ = Command::new("kill")
@@ -124,6 +154,21 @@ impl Drop for Weir {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Writes each of `parts` to `port` over its own connection, all at once,
+/// and returns when every part is written.
+pub fn send_tcp(port: u16, parts: &[Vec<u8>]) {
+    std::thread::scope(|scope| {
+        for part in parts {
+            scope.spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                for chunk in part.chunks(256 * 1024) {
+                    s.write_all(chunk).expect("write");
+                }
+            });
+        }
+    });
 }
 
 /// What a run took: wall seconds, weir's CPU seconds and its peak RSS.

@@ -69,6 +69,22 @@ pub fn ndjson(n: u64) -> Vec<u8> {
     out
 }
 
+/// `data` cut at line boundaries into `parts` pieces of about equal size,
+/// one per connection.
+pub fn split_lines(data: &[u8], parts: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::with_capacity(parts);
+    let mut start = 0;
+    for i in 1..=parts {
+        let mut end = (data.len() * i / parts).max(start);
+        while end < data.len() && end > 0 && data[end - 1] != b'\n' {
+            end += 1;
+        }
+        out.push(data[start..end].to_vec());
+        start = end;
+    }
+    out
+}
+
 /// A Filebeat 8 document of about 300 bytes; `i` varies the content so the
 /// compression ratio is realistic rather than ideal.
 pub fn filebeat_document(i: u32) -> bytes::Bytes {
