@@ -177,6 +177,27 @@ fn metric(text: &str, name: &str, filter: &str) -> f64 {
         .sum()
 }
 
+/// The notification events most tests subscribe to.
+const CREATED: &str = "['s3:ObjectCreated:*']";
+
+/// Creates SQS queue `queue` and bucket `bucket` notifying it of `events`
+/// (a Python list), then runs `then` (Python with `s3` and `sqs` clients in
+/// scope: the objects of the test); returns the queue URL.
+fn notifying_bucket(moto: &Moto, bucket: &str, queue: &str, events: &str, then: &str) -> String {
+    moto.python(&format!(
+        "sqs, s3 = client('sqs'), client('s3')\n\
+         url = sqs.create_queue(QueueName={queue:?})['QueueUrl']\n\
+         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['QueueArn'])['Attributes']['QueueArn']\n\
+         s3.create_bucket(Bucket={bucket:?})\n\
+         s3.put_bucket_notification_configuration(Bucket={bucket:?}, NotificationConfiguration={{\n    \
+         'QueueConfigurations': [{{'QueueArn': arn, 'Events': {events}}}]}})\n\
+         {then}\n\
+         print(url)\n"
+    ))
+    .trim()
+    .to_owned()
+}
+
 #[test]
 fn polling_reads_plain_and_gzip_access_logs_and_resumes_from_the_checkpoint() {
     let moto = Moto::start();
@@ -410,16 +431,13 @@ fn sqs_notifications_are_shared_by_two_instances_exactly_once() {
         "logs/ü-5.txt",
         "logs/plain-6.txt",
     ];
-    let url = moto
-        .python(&format!(
+    let url = notifying_bucket(
+        &moto,
+        "incoming",
+        "events",
+        CREATED,
+        &format!(
             r#"
-sqs = client('sqs')
-s3 = client('s3')
-url = sqs.create_queue(QueueName='events')['QueueUrl']
-arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['QueueArn'])['Attributes']['QueueArn']
-s3.create_bucket(Bucket='incoming')
-s3.put_bucket_notification_configuration(Bucket='incoming', NotificationConfiguration={{
-    'QueueConfigurations': [{{'QueueArn': arn, 'Events': ['s3:ObjectCreated:*']}}]}})
 for i, key in enumerate({keys:?}):
     data = ''.join(f'{{key}} line {{n}}\n' for n in range(1, 21)).encode()
     if i % 2:
@@ -427,11 +445,9 @@ for i, key in enumerate({keys:?}):
     s3.put_object(Bucket='incoming', Key=key, Body=data)
 # an object outside the prefix: notified, not read
 s3.put_object(Bucket='incoming', Key='elsewhere/x.txt', Body=b'no\n')
-print(url)
 "#
-        ))
-        .trim()
-        .to_owned();
+        ),
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let mut weirs = Vec::new();
     let mut outs = Vec::new();
@@ -579,21 +595,16 @@ fn a_message_stays_hidden_while_its_object_is_slowly_delivered() {
             proxy::Fault::Pass
         }
     });
-    let url = moto
-        .python(&format!(
-            r#"
-sqs, s3 = client('sqs'), client('s3')
-url = sqs.create_queue(QueueName='slow')['QueueUrl']
-arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['QueueArn'])['Attributes']['QueueArn']
-s3.create_bucket(Bucket='slow')
-s3.put_bucket_notification_configuration(Bucket='slow', NotificationConfiguration={{
-    'QueueConfigurations': [{{'QueueArn': arn, 'Events': ['s3:ObjectCreated:*']}}]}})
-s3.put_object(Bucket='slow', Key='one.log', Body=''.join(f'line {{i}}\n' for i in range(1, {LINES} + 1)).encode())
-print(url)
-"#
-        ))
-        .trim()
-        .to_owned();
+    let url = notifying_bucket(
+        &moto,
+        "slow",
+        "slow",
+        CREATED,
+        &format!(
+            "s3.put_object(Bucket='slow', Key='one.log', \
+             Body=''.join(f'line {{i}}\\n' for i in range(1, {LINES} + 1)).encode())\n"
+        ),
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let api = free_port();
     let pipeline = dir.path().join("p.yaml");
@@ -800,23 +811,17 @@ fn a_notified_object_deleted_before_it_is_read_is_counted_and_its_message_delete
     let moto = Moto::start();
     // Notified of `gone` twice over (its creation, then its removal), and
     // of `kept`; only `kept` still exists when weir starts.
-    let url = moto
-        .python(
-            r#"
-sqs, s3 = client('sqs'), client('s3')
-url = sqs.create_queue(QueueName='gone')['QueueUrl']
-arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['QueueArn'])['Attributes']['QueueArn']
-s3.create_bucket(Bucket='churn')
-s3.put_bucket_notification_configuration(Bucket='churn', NotificationConfiguration={
-    'QueueConfigurations': [{'QueueArn': arn, 'Events': ['s3:ObjectCreated:*', 's3:ObjectRemoved:*']}]})
+    let url = notifying_bucket(
+        &moto,
+        "churn",
+        "gone",
+        "['s3:ObjectCreated:*', 's3:ObjectRemoved:*']",
+        r#"
 s3.put_object(Bucket='churn', Key='logs/gone.txt', Body=b'never read\n')
 s3.delete_object(Bucket='churn', Key='logs/gone.txt')
 s3.put_object(Bucket='churn', Key='logs/kept.txt', Body=''.join(f'kept {i}\n' for i in range(1, 13)).encode())
-print(url)
 "#,
-        )
-        .trim()
-        .to_owned();
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.ndjson");
     let pipeline = dir.path().join("p.yaml");
@@ -1071,21 +1076,16 @@ s3.put_object(Bucket='source', Key='data.log', Body=''.join(f'line {{i}}\\n' for
 fn a_notification_whose_object_an_output_failed_stays_queued_until_delivered() {
     const LINES: usize = 15;
     let moto = Moto::start();
-    let url = moto
-        .python(&format!(
-            r#"
-sqs, s3 = client('sqs'), client('s3')
-url = sqs.create_queue(QueueName='retry')['QueueUrl']
-arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['QueueArn'])['Attributes']['QueueArn']
-s3.create_bucket(Bucket='source')
-s3.put_bucket_notification_configuration(Bucket='source', NotificationConfiguration={{
-    'QueueConfigurations': [{{'QueueArn': arn, 'Events': ['s3:ObjectCreated:*']}}]}})
-s3.put_object(Bucket='source', Key='one.log', Body=''.join(f'line {{i}}\n' for i in range(1, {LINES} + 1)).encode())
-print(url)
-"#
-        ))
-        .trim()
-        .to_owned();
+    let url = notifying_bucket(
+        &moto,
+        "source",
+        "retry",
+        CREATED,
+        &format!(
+            "s3.put_object(Bucket='source', Key='one.log', \
+             Body=''.join(f'line {{i}}\\n' for i in range(1, {LINES} + 1)).encode())\n"
+        ),
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let pipeline = dir.path().join("p.yaml");
     let api = free_port();
