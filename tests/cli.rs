@@ -44,13 +44,7 @@ fn validate_reports_every_error_with_file_line_column() {
         "inputs:\n  in:\n    type: tcp\n    adress: 0.0.0.0:1\n  other: { type: kafka }\n\
          filters:\n  - parse: { format: json, on_error: explode }\noutputs:\n  o: { type: stdout }\n",
     );
-    let out = weir()
-        .arg("validate")
-        .arg(&p.path)
-        .output()
-        .expect("run weir");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = validate_errors(&p.path);
     let file = p.path.display().to_string();
     assert!(
         err.contains(&format!(
@@ -74,13 +68,7 @@ fn validate_reports_every_error_with_file_line_column() {
 #[test]
 fn malformed_yaml_is_a_positioned_error() {
     let p = pipeline("inputs:\n  in: { type: stdin\noutputs: {}\n");
-    let out = weir()
-        .arg("validate")
-        .arg(&p.path)
-        .output()
-        .expect("run weir");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = validate_errors(&p.path);
     assert!(
         err.contains(&format!("{}:", p.path.display())) && err.contains("invalid YAML"),
         "{err}"
@@ -267,13 +255,7 @@ fn when_guards_route_filters_and_outputs() {
 #[test]
 fn bad_when_pattern_fails_validation_with_its_column() {
     let p = pipeline("inputs:\n  in: { type: stdin }\nfilters:\n  - drop: { when: '[ip, user' }\noutputs:\n  o: { type: stdout }\n");
-    let out = weir()
-        .arg("validate")
-        .arg(&p.path)
-        .output()
-        .expect("run weir");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = validate_errors(&p.path);
     assert!(
         err.contains(":4:19:") && err.contains("invalid `when` pattern"),
         "{err}"

@@ -705,9 +705,7 @@ fn invalid_options_are_positioned_errors() {
         "inputs:\n  in: { type: stdin }\noutputs:\n  es:\n    type: elasticsearch\n    \
          hosts: ['ftp://x:9200']\n    tls: { ca_file: /nonexistent/ca.pem }\n",
     );
-    let out = weir().arg("validate").arg(&p.path).output().expect("weir");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = validate_errors(&p.path);
     assert!(
         err.contains(&format!(
             "{}:6:13: output `es` (elasticsearch): host `ftp://x:9200`: the scheme must be http or https",
@@ -719,8 +717,7 @@ fn invalid_options_are_positioned_errors() {
         "inputs:\n  in: { type: stdin }\noutputs:\n  es:\n    type: elasticsearch\n    \
          tls: { ca_file: /nonexistent/ca.pem }\n",
     );
-    let out = weir().arg("validate").arg(&p.path).output().expect("weir");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = validate_errors(&p.path);
     assert!(
         err.contains(":6:21: output `es` (elasticsearch): tls.ca_file `/nonexistent/ca.pem`"),
         "{err}"

@@ -257,13 +257,7 @@ fn validate_names_catalog_file_rule_and_column() {
         "inputs:\n  in: {{ type: stdin }}\nfilters:\n  - tag_errors:\n      catalog: '{}'\n  - metric_filter:\n      name: x\n      pattern: '[ip, user'\n  - metric_filter: {{ name: y, pattern: '[a, b]', value: $c }}\noutputs:\n  o: {{ type: stdout }}\n",
         catalog.display()
     ));
-    let out = weir()
-        .arg("validate")
-        .arg(&p.path)
-        .output()
-        .expect("run weir");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = validate_errors(&p.path);
     let file = p.path.display();
     let catalog = catalog.display();
     assert!(

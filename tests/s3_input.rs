@@ -588,22 +588,13 @@ fn a_message_stays_hidden_while_its_object_is_slowly_delivered() {
     let es = Osmem::start();
     // Every _bulk answered 700 ms late: the object takes ~6 s to deliver,
     // three times the 2 s visibility timeout.
-    let slow = proxy::Proxy::start(es.port, |s| {
-        if s.is_bulk {
-            proxy::Fault::Slow(Duration::from_millis(700))
-        } else {
-            proxy::Fault::Pass
-        }
-    });
+    let slow = slow_bulks(&es, Duration::from_millis(700));
     let url = notifying_bucket(
         &moto,
         "slow",
         "slow",
         CREATED,
-        &format!(
-            "s3.put_object(Bucket='slow', Key='one.log', \
-             Body=''.join(f'line {{i}}\\n' for i in range(1, {LINES} + 1)).encode())\n"
-        ),
+        &put_numbered_lines("slow", "one.log", LINES as usize),
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let api = free_port();
@@ -665,13 +656,7 @@ fn kill_9_mid_object_then_restart_delivers_every_line() {
     let es = Osmem::start();
     // Each _bulk of 200 answered 100 ms late: ~6 s for the object, so the
     // kill lands in its middle.
-    let slow = proxy::Proxy::start(es.port, |s| {
-        if s.is_bulk {
-            proxy::Fault::Slow(Duration::from_millis(100))
-        } else {
-            proxy::Fault::Pass
-        }
-    });
+    let slow = slow_bulks(&es, Duration::from_millis(100));
     moto.python(&format!(
         "s3 = client('s3')\n\
 s3.create_bucket(Bucket='big')\n\
@@ -1001,14 +986,32 @@ fn numbered_lines(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("line {i}")).collect()
 }
 
+/// Python that puts `bucket/key` holding `line 1` … `line n`, one a line.
+fn put_numbered_lines(bucket: &str, key: &str, n: usize) -> String {
+    format!(
+        "s3.put_object(Bucket={bucket:?}, Key={key:?}, \
+         Body=''.join(f'line {{i}}\\n' for i in range(1, {n} + 1)).encode())\n"
+    )
+}
+
+/// A proxy in front of `es` that answers every `_bulk` `delay` late.
+fn slow_bulks(es: &Osmem, delay: Duration) -> proxy::Proxy {
+    proxy::Proxy::start(es.port, move |s| {
+        if s.is_bulk {
+            proxy::Fault::Slow(delay)
+        } else {
+            proxy::Fault::Pass
+        }
+    })
+}
+
 #[test]
 fn an_object_whose_batch_an_output_failed_is_read_again_and_not_checkpointed() {
     const LINES: usize = 20;
     let moto = Moto::start();
     moto.python(&format!(
-        "s3 = client('s3')\n\
-s3.create_bucket(Bucket='source')\n\
-s3.put_object(Bucket='source', Key='data.log', Body=''.join(f'line {{i}}\\n' for i in range(1, {LINES} + 1)).encode())\n"
+        "s3 = client('s3')\ns3.create_bucket(Bucket='source')\n{}",
+        put_numbered_lines("source", "data.log", LINES)
     ));
     let dir = tempfile::tempdir().expect("tempdir");
     let pipeline = dir.path().join("p.yaml");
@@ -1081,10 +1084,7 @@ fn a_notification_whose_object_an_output_failed_stays_queued_until_delivered() {
         "source",
         "retry",
         CREATED,
-        &format!(
-            "s3.put_object(Bucket='source', Key='one.log', \
-             Body=''.join(f'line {{i}}\\n' for i in range(1, {LINES} + 1)).encode())\n"
-        ),
+        &put_numbered_lines("source", "one.log", LINES),
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let pipeline = dir.path().join("p.yaml");

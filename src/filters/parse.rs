@@ -62,10 +62,7 @@ static EVENT_ORIGINAL: std::sync::LazyLock<Path> =
 
 impl Parse {
     pub fn new(common: ParseCommon, parser: Arc<dyn Parser>, cx: &BuildContext) -> Self {
-        let labels = [
-            ("pipeline", cx.pipeline.to_string()),
-            ("component", cx.component.to_string()),
-        ];
+        let labels = crate::telemetry::component_labels(&cx.pipeline, &cx.component);
         Parse {
             parser,
             failures: metrics::counter!(

@@ -14,4 +14,13 @@ pub mod internal;
 pub mod registry;
 
 pub use exposition::{negotiate, Encoder, Format};
+
+/// The labels every component's own metrics carry: which pipeline, which
+/// component in it.
+pub fn component_labels(pipeline: &str, component: &str) -> [(&'static str, String); 2] {
+    [
+        ("pipeline", pipeline.to_owned()),
+        ("component", component.to_owned()),
+    ]
+}
 pub use registry::{global, install, MetricOptions, OptionsError, Registry, RegistryConfig};

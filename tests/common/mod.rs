@@ -34,6 +34,19 @@ pub fn pipeline(text: &str) -> Pipeline {
     Pipeline { dir, path }
 }
 
+/// `weir validate` on `path`, which must reject it (exit status 2); returns
+/// what it wrote to stderr, where each error names file:line:column.
+pub fn validate_errors(path: &Path) -> String {
+    let out = weir()
+        .arg("validate")
+        .arg(path)
+        .output()
+        .expect("run weir validate");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "weir validate: {err}");
+    err
+}
+
 /// Waits until something listens on `port`.
 pub fn wait_for_port(port: u16) {
     let start = Instant::now();

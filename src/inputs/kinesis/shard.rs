@@ -87,10 +87,7 @@ impl ShardReader {
         let s = &self.shared;
         let id = &self.shard.id;
         let decoder = Decoder::new(s.format, &s.stream_label, id);
-        let labels = [
-            ("pipeline", s.pipeline.to_string()),
-            ("component", s.component.to_string()),
-        ];
+        let labels = crate::telemetry::component_labels(&s.pipeline, &s.component);
         let records_total = metrics::counter!("weir_kinesis_records_total", &labels);
         let throttled = metrics::counter!("weir_kinesis_throttled_total", &labels);
         let mut shard_labels = labels.to_vec();
@@ -341,9 +338,8 @@ impl ShardReader {
                         .as_service_error()
                         .is_some_and(|e| e.is_provisioned_throughput_exceeded_exception());
                     if throttled {
-                        metrics::counter!("weir_kinesis_throttled_total",
-                            "pipeline" => s.pipeline.to_string(), "component" => s.component.to_string())
-                        .increment(1);
+                        let labels = crate::telemetry::component_labels(&s.pipeline, &s.component);
+                        metrics::counter!("weir_kinesis_throttled_total", &labels).increment(1);
                     } else {
                         tracing::warn!(shard = %self.shard.id, attempt, error = %describe(&e),
                             "GetShardIterator failed; retrying");

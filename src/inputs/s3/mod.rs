@@ -255,10 +255,7 @@ pub struct Metrics {
 
 impl Metrics {
     fn new(pipeline: &str, component: &str) -> Self {
-        let labels = [
-            ("pipeline", pipeline.to_owned()),
-            ("component", component.to_owned()),
-        ];
+        let labels = crate::telemetry::component_labels(pipeline, component);
         Metrics {
             pipeline: pipeline.to_owned(),
             component: component.to_owned(),

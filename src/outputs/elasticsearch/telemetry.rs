@@ -27,10 +27,7 @@ impl EsMetrics {
                 "result" => result,
             )
         };
-        let labels = [
-            ("pipeline", pipeline.to_owned()),
-            ("component", component.to_owned()),
-        ];
+        let labels = crate::telemetry::component_labels(pipeline, component);
         EsMetrics {
             indexed: docs("indexed"),
             conflict: docs("conflict"),

@@ -44,10 +44,7 @@ impl S3Metrics {
                 "result" => result,
             )
         };
-        let labels = [
-            ("pipeline", pipeline.to_owned()),
-            ("component", component.to_owned()),
-        ];
+        let labels = crate::telemetry::component_labels(pipeline, component);
         S3Metrics {
             uploaded: objects("uploaded"),
             failed: objects("failed"),
