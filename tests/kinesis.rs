@@ -338,6 +338,17 @@ fn kpl_aggregated_records_arrive_as_their_user_records() {
     );
 }
 
+/// Puts `event {from}` … on a four-shard `stream`, event `i` on shard
+/// `i % 4` (explicit hash keys in each quarter of the key space).
+fn put_over_four_shards(moto: &Moto, stream: &str, from: usize, n: usize) {
+    moto.python(&format!(
+        "k = client('kinesis')\nfor i in range({from}, {to}):\n    \
+         k.put_record(StreamName={stream:?}, Data=('event %d' % i).encode(), PartitionKey='k', \
+         ExplicitHashKey=str((i % 4) * 2**126 + 5))\n",
+        to = from + n
+    ));
+}
+
 /// The value of a gauge or counter in a `/metrics` text, summed over series.
 fn metric(api: u16, name: &str) -> f64 {
     let body = String::from_utf8_lossy(&osmem::http(api, "GET", "/metrics", b"").1).into_owned();
@@ -353,14 +364,7 @@ fn two_instances_split_the_shards_through_a_lease_table_and_deliver_each_event_o
     let es = Osmem::start();
     moto.python("client('kinesis').create_stream(StreamName='shared', ShardCount=4)\n");
     // Explicit hash keys spread the records over the four shards.
-    let put = |from: usize, n: usize| {
-        moto.python(&format!(
-            "k = client('kinesis')\nfor i in range({from}, {to}):\n    \
-             k.put_record(StreamName='shared', Data=('event %d' % i).encode(), PartitionKey='k', \
-             ExplicitHashKey=str((i % 4) * 2**126 + 5))\n",
-            to = from + n
-        ));
-    };
+    let put = |from: usize, n: usize| put_over_four_shards(&moto, "shared", from, n);
     put(0, 40);
     let apis = [free_port(), free_port()];
     let data = tempfile::tempdir().unwrap();
@@ -451,14 +455,7 @@ fn a_killed_instances_expired_leases_are_taken_over_and_nothing_is_lost() {
     let moto = Moto::start();
     let es = Osmem::start();
     moto.python("client('kinesis').create_stream(StreamName='crash', ShardCount=4)\n");
-    let put = |from: usize, n: usize| {
-        moto.python(&format!(
-            "k = client('kinesis')\nfor i in range({from}, {to}):\n    \
-             k.put_record(StreamName='crash', Data=('event %d' % i).encode(), PartitionKey='k', \
-             ExplicitHashKey=str((i % 4) * 2**126 + 5))\n",
-            to = from + n
-        ));
-    };
+    let put = |from: usize, n: usize| put_over_four_shards(&moto, "crash", from, n);
     put(0, 20);
     let data = tempfile::tempdir().unwrap();
     let instance = || {
