@@ -1,9 +1,14 @@
 //! [`Fields`]: an ordered map of field names to values.
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 
+use super::flat::FlatDoc;
 use super::path::{Path, Segment};
 use super::Value;
+
+type Entries = Vec<(Bytes, Value)>;
 
 /// An object's fields, in insertion order.
 ///
@@ -11,38 +16,133 @@ use super::Value;
 /// per level, where a linear scan of short keys beats hashing, and insertion
 /// order is kept, so documents come out in the order parsers wrote them.
 /// Keys are [`Bytes`] so a JSON parser can slice them out of its input.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// A parser's [`FlatDoc`] can be merged in without building its tree: it is
+/// kept deferred, the JSON encoder writes it straight from its line, and the
+/// first method that reads or changes the fields builds the tree (as if
+/// [`Fields::merge`] had been called with it).
+#[derive(Default)]
 pub struct Fields {
-    entries: Vec<(Bytes, Value)>,
+    /// The fields themselves, or with `deferred`, those the record is
+    /// merged over.
+    entries: Entries,
+    deferred: Option<Box<Deferred>>,
+}
+
+/// A record merged over `Fields::entries` whose tree is not built yet.
+#[derive(Clone)]
+struct Deferred {
+    doc: FlatDoc,
+    /// The merged tree, once a reader asked for it.
+    built: OnceLock<Entries>,
+}
+
+impl Clone for Fields {
+    fn clone(&self) -> Self {
+        Fields {
+            entries: self.entries.clone(),
+            deferred: self.deferred.clone(),
+        }
+    }
+}
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Self) -> bool {
+        self.view() == other.view()
+    }
+}
+
+impl std::fmt::Debug for Fields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fields")
+            .field("entries", &self.view())
+            .finish()
+    }
+}
+
+impl From<FlatDoc> for Fields {
+    fn from(doc: FlatDoc) -> Self {
+        Fields {
+            entries: Vec::new(),
+            deferred: Some(Box::new(Deferred {
+                doc,
+                built: OnceLock::new(),
+            })),
+        }
+    }
 }
 
 impl Fields {
     pub fn new() -> Self {
         Fields {
             entries: Vec::new(),
+            deferred: None,
         }
     }
 
     pub fn with_capacity(n: usize) -> Self {
         Fields {
             entries: Vec::with_capacity(n),
+            deferred: None,
         }
     }
 
+    /// The entries, building a deferred record's tree first.
+    pub(crate) fn view(&self) -> &Entries {
+        match &self.deferred {
+            None => &self.entries,
+            Some(d) => d.built.get_or_init(|| merged(&self.entries, &d.doc)),
+        }
+    }
+
+    /// The entries for changing, with a deferred record merged in for good.
+    fn entries_mut(&mut self) -> &mut Entries {
+        if let Some(d) = self.deferred.take() {
+            let Deferred { doc, built } = *d;
+            self.entries = match built.into_inner() {
+                Some(entries) => entries,
+                None => merged(&self.entries, &doc),
+            };
+        }
+        &mut self.entries
+    }
+
+    /// For the JSON encoder: the fields a deferred record is merged over
+    /// and the record, while its tree is not built.
+    pub(crate) fn deferred_parts(&self) -> Option<(&[(Bytes, Value)], &FlatDoc)> {
+        let d = self.deferred.as_ref()?;
+        if d.built.get().is_some() {
+            return None;
+        }
+        Some((&self.entries, &d.doc))
+    }
+
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.view().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        match &self.deferred {
+            None => self.entries.is_empty(),
+            Some(d) => self.entries.is_empty() && d.doc.is_empty(),
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Value)> {
-        self.entries.iter().map(|(k, v)| (k, v))
+        self.view().iter().map(|(k, v)| (k, v))
     }
 
-    fn position(&self, key: &[u8]) -> Option<usize> {
-        self.entries.iter().position(|(k, _)| k.as_ref() == key)
+    /// Whether a direct child `key` exists, without building a deferred
+    /// record's tree.
+    pub fn contains_key(&self, key: &str) -> bool {
+        let key = key.as_bytes();
+        match self.deferred_parts() {
+            Some((entries, doc)) => {
+                entries.iter().any(|(k, _)| k.as_ref() == key)
+                    || doc.member(doc.root(), key).is_some()
+            }
+            None => self.get_bytes(key).is_some(),
+        }
     }
 
     /// The value of a direct child `key`.
@@ -51,20 +151,29 @@ impl Fields {
     }
 
     pub fn get_bytes(&self, key: &[u8]) -> Option<&Value> {
-        self.position(key).map(|i| &self.entries[i].1)
+        self.view()
+            .iter()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| v)
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        let i = self.position(key.as_bytes())?;
-        Some(&mut self.entries[i].1)
+        self.child_mut(key.as_bytes())
+    }
+
+    fn child_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
+        self.entries_mut()
+            .iter_mut()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| v)
     }
 
     /// Sets a direct child, replacing an existing value in place (keeping its
     /// position); returns the old value.
     pub fn insert(&mut self, key: impl Into<Key>, value: Value) -> Option<Value> {
         let key = key.into().0;
-        match self.position(&key) {
-            Some(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+        match self.child_mut(&key) {
+            Some(slot) => Some(std::mem::replace(slot, value)),
             None => {
                 self.entries.push((key, value));
                 None
@@ -75,68 +184,58 @@ impl Fields {
     /// Appends without looking for an existing key: for parsers that know the
     /// key is new (building a fresh object). A duplicate would be written twice.
     pub fn push_unchecked(&mut self, key: impl Into<Key>, value: Value) {
-        self.entries.push((key.into().0, value));
+        self.entries_mut().push((key.into().0, value));
     }
 
     /// The value of `key`, inserting `default()` first when it is missing.
     pub fn entry_or_insert(&mut self, key: &str, default: impl FnOnce() -> Value) -> &mut Value {
-        let i = match self.position(key.as_bytes()) {
+        let entries = self.entries_mut();
+        let i = match entries
+            .iter()
+            .position(|(k, _)| k.as_ref() == key.as_bytes())
+        {
             Some(i) => i,
             None => {
-                self.entries
-                    .push((Bytes::copy_from_slice(key.as_bytes()), default()));
-                self.entries.len() - 1
+                entries.push((Bytes::copy_from_slice(key.as_bytes()), default()));
+                entries.len() - 1
             }
         };
-        &mut self.entries[i].1
+        &mut entries[i].1
     }
 
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let i = self.position(key.as_bytes())?;
-        Some(self.entries.remove(i).1)
+        self.remove_key(key.as_bytes())
+    }
+
+    fn remove_key(&mut self, key: &[u8]) -> Option<Value> {
+        let entries = self.entries_mut();
+        let i = entries.iter().position(|(k, _)| k.as_ref() == key)?;
+        Some(entries.remove(i).1)
     }
 
     /// Moves every field of `other` into `self`. A same-named field is
     /// replaced, except that two objects are merged key by key: an input's
     /// `aws.s3.*` fields survive a parser that adds `aws.s3access.*`.
+    ///
+    /// A deferred record in `other` stays deferred (see [`FlatDoc`]).
     pub fn merge(&mut self, other: Fields) {
-        if self.entries.is_empty() {
-            self.entries = other.entries;
+        if self.is_plain_and_empty() {
+            *self = other;
             return;
         }
-        if other.entries.len() > self.entries.len() {
-            // The common case: a parsed document merged into the few fields
-            // an input set. Keep the larger allocation and put the input's
-            // fields first (same order as appending).
-            let mut merged = other.entries;
-            let mine = std::mem::take(&mut self.entries);
-            let mut kept = Vec::with_capacity(mine.len());
-            for (k, v) in mine {
-                match merged.iter_mut().find(|(m, _)| *m == k) {
-                    Some((_, theirs)) => {
-                        if let (Value::Object(ours), Value::Object(newer)) = (v, theirs) {
-                            let mut combined = ours;
-                            combined.merge(std::mem::take(newer));
-                            *newer = combined;
-                        }
-                    }
-                    None => kept.push((k, v)),
-                }
-            }
-            merged.splice(0..0, kept);
-            self.entries = merged;
-            return;
-        }
-        self.entries.reserve(other.entries.len());
-        for (k, v) in other.entries {
-            match self.position(&k) {
-                Some(i) => match (&mut self.entries[i].1, v) {
-                    (Value::Object(ours), Value::Object(theirs)) => ours.merge(theirs),
-                    (slot, v) => *slot = v,
-                },
-                None => self.entries.push((k, v)),
+        if let (true, Some(d)) = (other.entries.is_empty(), &other.deferred) {
+            if self.deferred.is_none() && d.built.get().is_none() {
+                self.deferred = other.deferred;
+                return;
             }
         }
+        let mut other = other;
+        let theirs = std::mem::take(other.entries_mut());
+        merge_entries(self.entries_mut(), theirs);
+    }
+
+    fn is_plain_and_empty(&self) -> bool {
+        self.deferred.is_none() && self.entries.is_empty()
     }
 
     /// The value at a nested `path`.
@@ -160,18 +259,12 @@ impl Fields {
     pub fn get_path_mut(&mut self, path: &Path) -> Option<&mut Value> {
         let mut segments = path.segments().iter();
         let mut current = match segments.next()? {
-            Segment::Key(k) => {
-                let i = self.position(k)?;
-                &mut self.entries[i].1
-            }
+            Segment::Key(k) => self.child_mut(k)?,
             Segment::Index(_) => return None,
         };
         for seg in segments {
             current = match (seg, current) {
-                (Segment::Key(k), Value::Object(f)) => {
-                    let i = f.position(k)?;
-                    &mut f.entries[i].1
-                }
+                (Segment::Key(k), Value::Object(f)) => f.child_mut(k)?,
                 (Segment::Index(i), Value::Array(a)) => a.get_mut(*i)?,
                 _ => return None,
             };
@@ -192,19 +285,13 @@ impl Fields {
         let (last, parents) = segments.split_last()?;
         if parents.is_empty() {
             return match last {
-                Segment::Key(k) => {
-                    let i = self.position(k)?;
-                    Some(self.entries.remove(i).1)
-                }
+                Segment::Key(k) => self.remove_key(k),
                 Segment::Index(_) => None,
             };
         }
         let parent = self.get_path_mut(&Path::from_segments(parents.to_vec()))?;
         match (last, parent) {
-            (Segment::Key(k), Value::Object(f)) => {
-                let i = f.position(k)?;
-                Some(f.entries.remove(i).1)
-            }
+            (Segment::Key(k), Value::Object(f)) => f.remove_key(k),
             (Segment::Index(i), Value::Array(a)) if *i < a.len() => Some(a.remove(*i)),
             _ => None,
         }
@@ -212,14 +299,66 @@ impl Fields {
 
     /// The child `key`, inserted as `Null` when missing.
     fn child_or_null(&mut self, key: &Bytes) -> &mut Value {
-        let i = match self.position(key) {
+        let entries = self.entries_mut();
+        let i = match entries.iter().position(|(k, _)| k == key) {
             Some(i) => i,
             None => {
-                self.entries.push((key.clone(), Value::Null));
-                self.entries.len() - 1
+                entries.push((key.clone(), Value::Null));
+                entries.len() - 1
             }
         };
-        &mut self.entries[i].1
+        &mut entries[i].1
+    }
+}
+
+/// `entries` with a record merged over them, as [`Fields::merge`] does.
+fn merged(entries: &Entries, doc: &FlatDoc) -> Entries {
+    let mut out = entries.clone();
+    merge_entries(&mut out, doc.to_fields().entries);
+    out
+}
+
+/// The merge of [`Fields::merge`] on plain entries. Both sides have unique
+/// keys; `theirs` wins, except that two objects are merged key by key.
+/// The JSON encoder's writing of deferred records follows the same order
+/// (see `json::write_merged`): change both together.
+fn merge_entries(ours: &mut Entries, theirs: Entries) {
+    if ours.is_empty() {
+        *ours = theirs;
+        return;
+    }
+    if theirs.len() > ours.len() {
+        // The common case: a parsed document merged into the few fields
+        // an input set. Keep the larger allocation and put the input's
+        // fields first (same order as appending).
+        let mut merged = theirs;
+        let mine = std::mem::take(ours);
+        let mut kept = Vec::with_capacity(mine.len());
+        for (k, v) in mine {
+            match merged.iter_mut().find(|(m, _)| *m == k) {
+                Some((_, newer)) => {
+                    if let (Value::Object(older), Value::Object(newer)) = (v, newer) {
+                        let mut combined = older;
+                        combined.merge(std::mem::take(newer));
+                        *newer = combined;
+                    }
+                }
+                None => kept.push((k, v)),
+            }
+        }
+        merged.splice(0..0, kept);
+        *ours = merged;
+        return;
+    }
+    ours.reserve(theirs.len());
+    for (k, v) in theirs {
+        match ours.iter().position(|(m, _)| *m == k) {
+            Some(i) => match (&mut ours[i].1, v) {
+                (Value::Object(older), Value::Object(newer)) => older.merge(newer),
+                (slot, v) => *slot = v,
+            },
+            None => ours.push((k, v)),
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
+use super::flat::{FlatDoc, Kind, Node};
 use super::{Event, Fields, Value};
 
 /// Appends the event as one JSON object (no trailing newline): `@timestamp`
@@ -26,19 +27,113 @@ pub fn write_event(event: &Event, out: &mut BytesMut) {
         out.put_slice(b",\"message\":");
         write_str(&event.message, out);
     }
-    for (k, v) in event.fields.iter() {
-        // The event time is the one `@timestamp`; a field of that name (one
-        // that never parsed as a time) must not make a duplicate key.
-        // `@metadata` is for the pipeline only, as in Logstash.
-        if k.as_ref() == b"@timestamp" || k.as_ref() == b"@metadata" {
-            continue;
-        }
-        out.put_u8(b',');
-        write_str(k, out);
-        out.put_u8(b':');
-        write_value(v, out);
-    }
+    // The event time is the one `@timestamp`; a field of that name (one
+    // that never parsed as a time) must not make a duplicate key.
+    // `@metadata` is for the pipeline only, as in Logstash.
+    let skip = |k: &[u8]| k == b"@timestamp" || k == b"@metadata";
+    write_members(&event.fields, skip, false, out);
     out.put_u8(b'}');
+}
+
+/// Appends `"key":value` for each field `skip` does not name, each preceded
+/// by a comma unless `first` (then the first is not).
+fn write_members(fields: &Fields, skip: impl Fn(&[u8]) -> bool, first: bool, out: &mut BytesMut) {
+    let mut first = first;
+    match fields.deferred_parts() {
+        Some((entries, doc)) => write_merged(entries, doc, doc.root(), &skip, &mut first, out),
+        None => {
+            for (k, v) in fields.iter() {
+                if !skip(k) {
+                    write_member(k, v, &mut first, out);
+                }
+            }
+        }
+    }
+}
+
+fn write_member(key: &[u8], value: &Value, first: &mut bool, out: &mut BytesMut) {
+    if !*first {
+        out.put_u8(b',');
+    }
+    *first = false;
+    write_str(key, out);
+    out.put_u8(b':');
+    write_value(value, out);
+}
+
+/// Writes the members of `entries` with the record's `members` merged over
+/// them, in exactly the order and with exactly the values that building the
+/// tree with [`Fields::merge`] gives (`fields::merge_entries`; the tests
+/// compare the two), without building the record's tree.
+fn write_merged(
+    entries: &[(bytes::Bytes, Value)],
+    doc: &FlatDoc,
+    members: &[Node],
+    skip: &dyn Fn(&[u8]) -> bool,
+    first: &mut bool,
+    out: &mut BytesMut,
+) {
+    let theirs = members.iter().filter(|m| doc.present(m)).count();
+    // A same-named pair: merged key by key when both are objects, else the
+    // record's value wins.
+    let both = |older: &Value, m: &Node, first: &mut bool, out: &mut BytesMut| {
+        match (older, &m.kind) {
+            (Value::Object(older), Kind::Object(inner)) => {
+                if !*first {
+                    out.put_u8(b',');
+                }
+                *first = false;
+                write_str(m.key.as_bytes(), out);
+                out.put_slice(b":{");
+                let mut inner_first = true;
+                write_merged(older.view(), doc, inner, &|_| false, &mut inner_first, out);
+                out.put_u8(b'}');
+            }
+            (Value::Object(older), Kind::Leaf(_)) => {
+                // An owned object in a leaf: rare enough to build.
+                let mut combined = older.clone();
+                if let Some(Value::Object(newer)) = doc.node_value(m) {
+                    combined.merge(newer);
+                    write_member(m.key.as_bytes(), &Value::Object(combined), first, out);
+                } else {
+                    doc.write_member(m, first, out);
+                }
+            }
+            _ => doc.write_member(m, first, out),
+        }
+    };
+    let older = |key: &str| entries.iter().find(|(k, _)| k.as_ref() == key.as_bytes());
+    if entries.is_empty() || theirs > entries.len() {
+        for (k, v) in entries {
+            if !skip(k) && doc.member(members, k).is_none() {
+                write_member(k, v, first, out);
+            }
+        }
+        for m in members {
+            if skip(m.key.as_bytes()) {
+                continue;
+            }
+            match older(&m.key) {
+                Some((_, v)) if doc.present(m) => both(v, m, first, out),
+                _ => doc.write_member(m, first, out),
+            }
+        }
+    } else {
+        for (k, v) in entries {
+            if skip(k) {
+                continue;
+            }
+            match doc.member(members, k) {
+                Some(m) => both(v, m, first, out),
+                None => write_member(k, v, first, out),
+            }
+        }
+        for m in members {
+            if !skip(m.key.as_bytes()) && older(&m.key).is_none() {
+                doc.write_member(m, first, out);
+            }
+        }
+    }
 }
 
 /// Appends one value as JSON.
@@ -74,14 +169,7 @@ pub fn write_value(value: &Value, out: &mut BytesMut) {
 
 fn write_object(fields: &Fields, out: &mut BytesMut) {
     out.put_u8(b'{');
-    for (i, (k, v)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.put_u8(b',');
-        }
-        write_str(k, out);
-        out.put_u8(b':');
-        write_value(v, out);
-    }
+    write_members(fields, |_| false, true, out);
     out.put_u8(b'}');
 }
 
@@ -319,6 +407,137 @@ mod tests {
     fn non_finite_floats_are_null() {
         assert_eq!(encode_value(&Value::Float(f64::NAN)), "null");
         assert_eq!(encode_value(&Value::Float(f64::INFINITY)), "null");
+    }
+
+    mod deferred {
+        use super::*;
+        use crate::event::flat::{FlatDoc, Schema, Slot};
+        use crate::node;
+
+        static SCHEMA: Schema = Schema {
+            root: std::borrow::Cow::Borrowed(&[
+                node!(leaf "a", 0),
+                node!(object "o", [node!(leaf "b", 1), node!(object "deep", [node!(leaf "c", 2)])],
+                ),
+                node!(array "list", [0, 3]),
+                node!(leaf "@metadata", 4),
+                node!(leaf "x", 5),
+            ]),
+            slots: 6,
+        };
+
+        fn arb_slot() -> impl Strategy<Value = Slot> {
+            prop_oneof![
+                Just(Slot::Absent),
+                Just(Slot::Absent),
+                (0u32..4, 0u32..4).prop_map(|(a, n)| Slot::Span(a, a + n)),
+                any::<i64>().prop_map(Slot::Int),
+                Just(Slot::Static("fixed")),
+                Just(Slot::Owned(0)),
+            ]
+        }
+
+        /// Values the overlay holds: scalars and objects whose keys collide
+        /// with the schema's at every depth.
+        fn arb_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                any::<i64>().prop_map(Value::Int),
+                "[a-z]{0,3}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 12, 4, |inner| {
+                prop::collection::vec(
+                    (prop::sample::select(vec!["b", "c", "deep", "y"]), inner),
+                    0..4,
+                )
+                .prop_map(|pairs| {
+                    let mut f = Fields::new();
+                    for (k, v) in pairs {
+                        f.insert(k, v);
+                    }
+                    Value::Object(f)
+                })
+            })
+        }
+
+        fn arb_fields() -> impl Strategy<Value = Fields> {
+            prop::collection::vec(
+                (
+                    prop::sample::select(vec![
+                        "a",
+                        "o",
+                        "list",
+                        "x",
+                        "@timestamp",
+                        "@metadata",
+                        "z",
+                    ]),
+                    arb_value(),
+                ),
+                0..6,
+            )
+            .prop_map(|pairs| {
+                let mut f = Fields::new();
+                for (k, v) in pairs {
+                    f.insert(k, v);
+                }
+                f
+            })
+        }
+
+        fn arb_doc() -> impl Strategy<Value = FlatDoc> {
+            (prop::collection::vec(arb_slot(), 6), any::<bool>()).prop_map(
+                |(slots, owned_object)| {
+                    let mut doc = FlatDoc::new(&SCHEMA, Bytes::from_static(b"line"));
+                    for (i, slot) in slots.into_iter().enumerate() {
+                        let i = i as u16;
+                        match slot {
+                            Slot::Owned(_) if owned_object => {
+                                let mut f = Fields::new();
+                                f.insert("b", Value::Int(1));
+                                f.insert("q", Value::from("owned"));
+                                doc.set_owned(i, Value::Object(f));
+                            }
+                            Slot::Owned(_) => doc.set_owned(i, Value::from("own")),
+                            Slot::Span(a, b) => doc.set_span(i, a as usize, b as usize),
+                            other => doc.set(i, other),
+                        }
+                    }
+                    doc
+                },
+            )
+        }
+
+        fn json_of(fields: Fields) -> String {
+            let mut event = Event::from_text("raw");
+            event.timestamp = Utc.timestamp_opt(0, 0).unwrap();
+            event.fields = fields;
+            to_string(&event)
+        }
+
+        proptest! {
+            /// Writing a deferred record over other fields gives the same
+            /// JSON as building the merged tree first, at the root and
+            /// under a key.
+            #[test]
+            fn deferred_records_write_what_their_tree_would(base in arb_fields(), doc in arb_doc()) {
+                let mut deferred = base.clone();
+                deferred.merge(Fields::from(doc.clone()));
+                let mut built = base.clone();
+                built.merge(doc.to_fields());
+                let json = json_of(deferred.clone());
+                prop_assert_eq!(&json, &json_of(built.clone()));
+                prop_assert_eq!(&deferred, &built);
+                // Once read (the tree built), it still writes the same.
+                let _ = deferred.len();
+                prop_assert_eq!(&json, &json_of(deferred));
+
+                let mut nested = base.clone();
+                nested.insert("t", Value::Object(Fields::from(doc.clone())));
+                let mut nested_built = base;
+                nested_built.insert("t", Value::Object(doc.to_fields()));
+                prop_assert_eq!(json_of(nested), json_of(nested_built));
+            }
+        }
     }
 
     fn arb_json() -> impl Strategy<Value = serde_json::Value> {

@@ -7,6 +7,7 @@
 //! parser can hand out slices of the message instead of allocating.
 
 mod fields;
+pub mod flat;
 pub mod json;
 mod path;
 mod template;
@@ -87,7 +88,7 @@ impl Event {
     /// Whether the raw message is written as the `message` field: it is unless a
     /// parser consumed it or a `message` field replaced it.
     pub fn emits_message(&self) -> bool {
-        !self.meta.message_consumed && self.fields.get("message").is_none()
+        !self.meta.message_consumed && !self.fields.contains_key("message")
     }
 
     /// The value at `path`. `message` resolves to the raw message while no field
