@@ -19,8 +19,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
 
-use super::json::{write_str, write_value};
+use super::json::{write_str, write_timestamp, write_value};
 use super::{Fields, Value};
 
 /// The fixed shape of a parser's document: a `static` for a format whose
@@ -122,6 +123,9 @@ pub enum Slot {
     Bool(bool),
     /// A string the parser chose from a fixed set (`aws`, `success`, `tcp`).
     Static(&'static str),
+    /// A list of such strings (possibly empty, which is still written).
+    List(&'static [&'static str]),
+    Timestamp(DateTime<Utc>),
     /// The record's owned value number `n` (unescaped text, a variable list).
     Owned(u32),
 }
@@ -276,6 +280,13 @@ impl FlatDoc {
             Slot::Int(i) => Value::Int(i),
             Slot::Bool(b) => Value::Bool(b),
             Slot::Static(s) => Value::Str(Bytes::from_static(s.as_bytes())),
+            Slot::List(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|s| Value::Str(Bytes::from_static(s.as_bytes())))
+                    .collect(),
+            ),
+            Slot::Timestamp(t) => Value::Timestamp(t),
             Slot::Owned(n) => self.owned.get(n as usize)?.clone(),
         })
     }
@@ -350,6 +361,17 @@ impl FlatDoc {
             Slot::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
             Slot::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
             Slot::Static(s) => write_str(s.as_bytes(), out),
+            Slot::List(items) => {
+                out.extend_from_slice(b"[");
+                for (i, s) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.extend_from_slice(b",");
+                    }
+                    write_str(s.as_bytes(), out);
+                }
+                out.extend_from_slice(b"]");
+            }
+            Slot::Timestamp(t) => write_timestamp(&t, out),
             Slot::Owned(n) => match self.owned.get(n as usize) {
                 Some(v) => write_value(v, out),
                 None => return false,
@@ -416,12 +438,17 @@ mod tests {
         let mut doc = FlatDoc::new(&SCHEMA, Bytes::from_static(b"hello world"));
         doc.set_span(B, 6, 11);
         doc.set(C, Slot::Bool(true));
+        doc.set(A, Slot::List(&[]));
+        doc.set(
+            D,
+            Slot::Timestamp(DateTime::from_timestamp(1, 0).unwrap_or_default()),
+        );
         let mut out = BytesMut::new();
         write_value(&Value::Object(doc.to_fields()), &mut out);
         assert_eq!(out, json(&doc).as_bytes());
         assert_eq!(
             json(&doc),
-            r#"{"o":{"b":"world","empty":{"c":true}},"list":[true]}"#
+            r#"{"a":[],"o":{"b":"world","empty":{"c":true}},"list":[[],true,"1970-01-01T00:00:01.000Z"]}"#
         );
     }
 

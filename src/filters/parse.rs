@@ -164,6 +164,10 @@ impl Parse {
 /// `_timestampparsefailure`, as Logstash does, so it is never lost nor written
 /// as a second `@timestamp` key.
 fn take_document_timestamp(event: &mut Event) {
+    // Looked up first: removing would build a deferred record's tree.
+    if !event.fields.contains_key("@timestamp") {
+        return;
+    }
     let Some(value) = event.fields.remove("@timestamp") else {
         return;
     };

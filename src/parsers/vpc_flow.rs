@@ -46,18 +46,21 @@
 //! (`ecs`, Filebeat's processor default) and only `aws.vpcflow.*`
 //! (`original`).
 
-use super::doc::{parse_u63, put, put_int, put_object, put_str, stat};
+use super::doc::parse_u63;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::net::IpAddr;
 use std::rc::Rc;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 
 use super::{ParseError, Parsed, Parser};
+use crate::event::flat::{self, FlatDoc, Kind as NodeKind, Node, Slot};
 use crate::event::{Event, Fields, Value};
+use crate::node;
 
 /// Which fields a record produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -438,11 +441,10 @@ enum Key {
 }
 
 impl Key {
-    #[inline]
-    fn to_bytes(&self) -> Bytes {
+    fn to_cow(&self) -> Cow<'static, str> {
         match self {
-            Key::Static(k) => Bytes::from_static(k.as_bytes()),
-            Key::Owned(k) => k.clone(),
+            Key::Static(k) => Cow::Borrowed(k),
+            Key::Owned(k) => Cow::Owned(String::from_utf8_lossy(k).into_owned()),
         }
     }
 }
@@ -470,14 +472,35 @@ impl fmt::Display for Source {
 struct Schema {
     columns: Vec<Column>,
     source: Source,
+    /// The document layout for each [`Mode`], built on first use.
+    documents: [OnceLock<Arc<flat::Schema>>; 3],
 }
 
+/// The most columns a format may have: slot numbers are `u16`, and no
+/// flow log format comes near (AWS has fewer than 50 fields).
+const MAX_COLUMNS: usize = 1024;
+
 impl Schema {
-    fn empty() -> Schema {
+    fn new(columns: Vec<Column>, source: Source) -> Schema {
         Schema {
-            columns: Vec::new(),
-            source: Source::Default,
+            columns,
+            source,
+            documents: Default::default(),
         }
+    }
+
+    fn empty() -> Schema {
+        Schema::new(Vec::new(), Source::Default)
+    }
+
+    /// The document layout of records read with this schema in `mode`.
+    fn document(&self, mode: Mode) -> &Arc<flat::Schema> {
+        let i = match mode {
+            Mode::Ecs => 0,
+            Mode::Original => 1,
+            Mode::EcsAndOriginal => 2,
+        };
+        self.documents[i].get_or_init(|| Arc::new(document_schema(&self.columns, mode)))
     }
 
     /// The column for a field name (`${…}` already removed).
@@ -520,10 +543,13 @@ impl Schema {
         if columns.is_empty() {
             return Err("`fields` names no field: expected a list such as `version account-id interface-id …`".to_owned());
         }
-        Ok(Schema {
-            columns,
-            source: Source::Config,
-        })
+        if columns.len() > MAX_COLUMNS {
+            return Err(format!(
+                "`fields` names {} fields; flow log formats have at most {MAX_COLUMNS}",
+                columns.len()
+            ));
+        }
+        Ok(Schema::new(columns, Source::Config))
     }
 
     /// A schema from a header line, or `None` when the line is not a header.
@@ -540,10 +566,10 @@ impl Schema {
             }
             columns.push(column);
         }
-        Some(Schema {
-            columns,
-            source: Source::Header,
-        })
+        if columns.len() > MAX_COLUMNS {
+            return None;
+        }
+        Some(Schema::new(columns, Source::Header))
     }
 }
 
@@ -667,35 +693,167 @@ fn words(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     line.split(|&b| is_blank(b)).filter(|w| !w.is_empty())
 }
 
-/// The values the ECS mapping needs, collected while the columns are read.
-#[derive(Default)]
-struct Ecs {
-    account_id: Option<Bytes>,
-    src: Option<(Bytes, bool)>,
-    dst: Option<Bytes>,
-    src_port: Option<i64>,
-    dst_port: Option<i64>,
-    protocol: Option<(Bytes, i64)>,
-    packets: Option<i64>,
-    bytes: Option<i64>,
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
-    accept: Option<bool>,
-    action: Option<Bytes>,
-    no_data: bool,
-    instance_id: Option<Bytes>,
-    pkt_src: Option<Bytes>,
-    pkt_dst: Option<Bytes>,
-    region: Option<Bytes>,
-    az_id: Option<Bytes>,
-    direction: Option<Bytes>,
-    cluster_arn: Option<Bytes>,
-    cluster_name: Option<Bytes>,
-    container_instance_arn: Option<Bytes>,
-    container_instance_id: Option<Bytes>,
-    container_id: Option<Bytes>,
-    service_name: Option<Bytes>,
-    reject_reason: Option<Bytes>,
+/// The document's slots for the ECS fields; a record's own columns follow
+/// them (column `i` is slot `COLUMNS + i`).
+mod slot {
+    pub const CLOUD_PROVIDER: u16 = 0;
+    pub const ACCOUNT_ID: u16 = 1;
+    pub const INSTANCE_ID: u16 = 2;
+    pub const REGION: u16 = 3;
+    pub const AZ_ID: u16 = 4;
+    pub const SRC_ADDR: u16 = 5;
+    pub const SRC_PORT: u16 = 6;
+    pub const BYTES: u16 = 7;
+    pub const PACKETS: u16 = 8;
+    pub const DST_ADDR: u16 = 9;
+    pub const DST_PORT: u16 = 10;
+    pub const NETWORK_TYPE: u16 = 11;
+    pub const IANA_NUMBER: u16 = 12;
+    pub const TRANSPORT: u16 = 13;
+    pub const DIRECTION: u16 = 14;
+    pub const ACTION: u16 = 15;
+    pub const OUTCOME: u16 = 16;
+    pub const TYPE_CONNECTION: u16 = 17;
+    pub const TYPE_VERDICT: u16 = 18;
+    pub const START: u16 = 19;
+    pub const END: u16 = 20;
+    pub const REASON: u16 = 21;
+    pub const CLUSTER_ARN: u16 = 22;
+    pub const CLUSTER_NAME: u16 = 23;
+    pub const ORCHESTRATOR_TYPE: u16 = 24;
+    pub const RESOURCE_NAME: u16 = 25;
+    pub const RESOURCE_TYPE: u16 = 26;
+    pub const RESOURCE_ID: u16 = 27;
+    pub const CONTAINER_ID: u16 = 28;
+    pub const SERVICE_NAME: u16 = 29;
+    /// `related.ip` after the source address: each address once.
+    pub const RELATED_DST: u16 = 30;
+    pub const RELATED_PKT_SRC: u16 = 31;
+    pub const RELATED_PKT_DST: u16 = 32;
+    /// `aws.vpcflow.tcp_flags_array`.
+    pub const TCP_FLAGS_ARRAY: u16 = 33;
+    /// The first column's slot.
+    pub const COLUMNS: u16 = 34;
+}
+
+/// The ECS part of every document, derived as Filebeat's
+/// `parse_aws_vpc_flow_log` processor derives it (see the module docs).
+static ECS_NODES: [Node; 9] = {
+    use slot::*;
+    [
+        node!(
+            object "cloud",
+            [
+                node!(leaf "provider", CLOUD_PROVIDER),
+                node!(object "account", [node!(leaf "id", ACCOUNT_ID)]),
+                node!(object "instance", [node!(leaf "id", INSTANCE_ID)]),
+                node!(leaf "region", REGION),
+                node!(leaf "availability_zone", AZ_ID),
+            ]
+        ),
+        node!(
+            object "source",
+            [
+                node!(leaf "address", SRC_ADDR),
+                node!(leaf "ip", SRC_ADDR),
+                node!(leaf "port", SRC_PORT),
+                node!(leaf "bytes", BYTES),
+                node!(leaf "packets", PACKETS),
+            ]
+        ),
+        node!(
+            object "destination",
+            [
+                node!(leaf "address", DST_ADDR),
+                node!(leaf "ip", DST_ADDR),
+                node!(leaf "port", DST_PORT),
+            ]
+        ),
+        node!(
+            object "network",
+            [
+                node!(leaf "type", NETWORK_TYPE),
+                node!(leaf "iana_number", IANA_NUMBER),
+                node!(leaf "transport", TRANSPORT),
+                node!(leaf "bytes", BYTES),
+                node!(leaf "packets", PACKETS),
+                node!(leaf "direction", DIRECTION),
+            ]
+        ),
+        node!(
+            object "event",
+            [
+                node!(leaf "action", ACTION),
+                node!(leaf "outcome", OUTCOME),
+                node!(array "type", [TYPE_CONNECTION, TYPE_VERDICT]),
+                node!(leaf "start", START),
+                node!(leaf "end", END),
+                node!(leaf "reason", REASON),
+            ]
+        ),
+        node!(
+            object "orchestrator",
+            [
+                node!(
+                    object "cluster",
+                    [node!(leaf "id", CLUSTER_ARN), node!(leaf "name", CLUSTER_NAME)]
+                ),
+                node!(leaf "type", ORCHESTRATOR_TYPE),
+                node!(
+                    object "resource",
+                    [
+                        node!(leaf "name", RESOURCE_NAME),
+                        node!(leaf "type", RESOURCE_TYPE),
+                        node!(leaf "id", RESOURCE_ID),
+                    ]
+                ),
+            ]
+        ),
+        node!(object "container", [node!(leaf "id", CONTAINER_ID)]),
+        node!(object "service", [node!(leaf "name", SERVICE_NAME)]),
+        node!(
+            object "related",
+            [node!(array "ip", [SRC_ADDR, RELATED_DST, RELATED_PKT_SRC, RELATED_PKT_DST])]
+        ),
+    ]
+};
+
+/// The document layout for `columns` in `mode`: `aws.vpcflow.*` in column
+/// order (with `tcp_flags_array` after `tcp_flags`), then the ECS fields.
+fn document_schema(columns: &[Column], mode: Mode) -> flat::Schema {
+    let keep_all = mode != Mode::Ecs;
+    let mut vpcflow = Vec::with_capacity(columns.len() + 1);
+    for (i, col) in columns.iter().enumerate() {
+        if col.role == Role::Skip || !(keep_all || !col.role.mapped_to_ecs()) {
+            continue;
+        }
+        vpcflow.push(Node {
+            key: col.key.to_cow(),
+            kind: NodeKind::Leaf(column_slot(i)),
+        });
+        if col.role == Role::TcpFlags {
+            vpcflow.push(node!(leaf "tcp_flags_array", slot::TCP_FLAGS_ARRAY));
+        }
+    }
+    let mut root = vec![Node {
+        key: Cow::Borrowed("aws"),
+        kind: NodeKind::Object(Cow::Owned(vec![Node {
+            key: Cow::Borrowed("vpcflow"),
+            kind: NodeKind::Object(Cow::Owned(vpcflow)),
+        }])),
+    }];
+    if mode != Mode::Original {
+        root.extend(ECS_NODES.iter().cloned());
+    }
+    flat::Schema {
+        root: Cow::Owned(root),
+        slots: usize::from(slot::COLUMNS) + columns.len(),
+    }
+}
+
+/// Column `i`'s slot; schemas have at most [`MAX_COLUMNS`] columns.
+fn column_slot(i: usize) -> u16 {
+    slot::COLUMNS.saturating_add(u16::try_from(i).unwrap_or(u16::MAX))
 }
 
 /// Reads one record through `schema`. `line_len` is the input's length
@@ -706,11 +864,16 @@ fn parse_record(
     schema: &Schema,
     mode: Mode,
 ) -> Result<Parsed, ParseError> {
+    use slot::*;
     let line = &input[..line_len];
-    let keep_all = mode != Mode::Ecs;
     let with_ecs = mode != Mode::Original;
-    let mut original = Fields::with_capacity(schema.columns.len() + 1);
-    let mut ecs = Ecs::default();
+    let mut doc = FlatDoc::new(schema.document(mode).clone(), input.clone());
+    let mut start_time = None;
+    let mut end_time = None;
+    let mut accept = None;
+    let mut action = None;
+    let mut no_data = false;
+    let mut addresses: [Option<(usize, usize)>; 4] = [None; 4];
     let mut pos = 0;
     for (i, col) in schema.columns.iter().enumerate() {
         let Some((start, end)) = next_word(line, &mut pos) else {
@@ -728,253 +891,165 @@ fn parse_record(
                 show(text)
             ))
         };
-        let value = match col.kind {
-            Kind::Int => Value::Int(parse_u63(text).ok_or_else(|| field_error("a number"))?),
+        let number = match col.kind {
+            Kind::Int => {
+                let n = parse_u63(text).ok_or_else(|| field_error("a number"))?;
+                doc.set(column_slot(i), Slot::Int(n));
+                Some(n)
+            }
             Kind::Ip => {
                 let v4 = ip_version(text).ok_or_else(|| field_error("an IP address"))?;
-                let slice = input.slice(start..end);
+                doc.set_span(column_slot(i), start, end);
                 if col.role == Role::SrcAddr && with_ecs {
-                    ecs.src = Some((slice.clone(), v4));
+                    doc.set(NETWORK_TYPE, Slot::Static(if v4 { "ipv4" } else { "ipv6" }));
                 }
-                Value::Str(slice)
+                None
             }
-            Kind::Str => Value::Str(input.slice(start..end)),
+            Kind::Str => {
+                doc.set_span(column_slot(i), start, end);
+                None
+            }
         };
+        if col.role == Role::TcpFlags {
+            if let Some(bits) = number {
+                doc.set(TCP_FLAGS_ARRAY, Slot::List(tcp_flags(bits)));
+            }
+        }
         if with_ecs {
-            // The value's own `Bytes` is cloned: one reference-count bump,
-            // no second bounds check and slice.
-            let s = || match &value {
-                Value::Str(b) => b.clone(),
-                _ => input.slice(start..end),
-            };
-            let n = || match value {
-                Value::Int(n) => Some(n),
-                _ => None,
-            };
+            let mut span = |slot: u16| doc.set_span(slot, start, end);
             match col.role {
-                Role::AccountId => ecs.account_id = Some(s()),
-                Role::DstAddr => ecs.dst = Some(s()),
-                Role::SrcPort => ecs.src_port = n(),
-                Role::DstPort => ecs.dst_port = n(),
-                Role::Protocol => ecs.protocol = n().map(|p| (s(), p)),
-                Role::Packets => ecs.packets = n(),
-                Role::Bytes => ecs.bytes = n(),
+                Role::AccountId => span(ACCOUNT_ID),
+                Role::SrcAddr => addresses[0] = Some((start, end)),
+                Role::DstAddr => addresses[1] = Some((start, end)),
+                Role::PktSrcAddr => addresses[2] = Some((start, end)),
+                Role::PktDstAddr => addresses[3] = Some((start, end)),
+                Role::SrcPort => doc.set(SRC_PORT, number.map_or(Slot::Absent, Slot::Int)),
+                Role::DstPort => doc.set(DST_PORT, number.map_or(Slot::Absent, Slot::Int)),
+                Role::Protocol => {
+                    span(IANA_NUMBER);
+                    if let Some(name) = number.and_then(protocol_name) {
+                        doc.set(TRANSPORT, Slot::Static(name));
+                    }
+                }
+                Role::Packets => doc.set(PACKETS, number.map_or(Slot::Absent, Slot::Int)),
+                Role::Bytes => doc.set(BYTES, number.map_or(Slot::Absent, Slot::Int)),
                 Role::Start | Role::End => {
-                    let t = n()
+                    let t = number
                         .and_then(|secs| DateTime::from_timestamp(secs, 0))
                         .ok_or_else(|| field_error("a Unix time in seconds"))?;
                     if col.role == Role::Start {
-                        ecs.start = Some(t);
+                        start_time = Some(t);
                     } else {
-                        ecs.end = Some(t);
+                        end_time = Some(t);
                     }
                 }
                 Role::Action => {
-                    ecs.accept = match text {
+                    accept = match text {
                         b"ACCEPT" => Some(true),
                         b"REJECT" => Some(false),
                         _ => None,
                     };
-                    ecs.action = Some(s());
+                    action = Some(text);
                 }
-                Role::LogStatus => ecs.no_data = text == b"NODATA" || text == b"SKIPDATA",
-                Role::InstanceId => ecs.instance_id = Some(s()),
-                Role::PktSrcAddr => ecs.pkt_src = Some(s()),
-                Role::PktDstAddr => ecs.pkt_dst = Some(s()),
-                Role::Region => ecs.region = Some(s()),
-                Role::AzId => ecs.az_id = Some(s()),
-                Role::FlowDirection => ecs.direction = Some(s()),
-                Role::EcsClusterArn => ecs.cluster_arn = Some(s()),
-                Role::EcsClusterName => ecs.cluster_name = Some(s()),
-                Role::EcsContainerInstanceArn => ecs.container_instance_arn = Some(s()),
-                Role::EcsContainerInstanceId => ecs.container_instance_id = Some(s()),
-                Role::EcsContainerId => ecs.container_id = Some(s()),
-                Role::EcsServiceName => ecs.service_name = Some(s()),
-                Role::RejectReason => ecs.reject_reason = Some(s()),
-                Role::SrcAddr | Role::TcpFlags | Role::Plain | Role::Skip => {}
+                Role::LogStatus => no_data = text == b"NODATA" || text == b"SKIPDATA",
+                Role::InstanceId => span(INSTANCE_ID),
+                Role::Region => span(REGION),
+                Role::AzId => span(AZ_ID),
+                Role::FlowDirection => span(DIRECTION),
+                Role::EcsClusterArn => span(CLUSTER_ARN),
+                Role::EcsClusterName => {
+                    span(CLUSTER_NAME);
+                    doc.set(ORCHESTRATOR_TYPE, Slot::Static("ecs"));
+                }
+                Role::EcsContainerInstanceArn => {
+                    span(RESOURCE_NAME);
+                    doc.set(RESOURCE_TYPE, Slot::Static("container"));
+                }
+                Role::EcsContainerInstanceId => span(RESOURCE_ID),
+                Role::EcsContainerId => span(CONTAINER_ID),
+                Role::EcsServiceName => span(SERVICE_NAME),
+                Role::RejectReason => span(REASON),
+                Role::TcpFlags | Role::Plain | Role::Skip => {}
             }
         } else if matches!(col.role, Role::Start) {
             // `@timestamp` comes from `start` in every mode.
-            ecs.start = parse_u63(text).and_then(|secs| DateTime::from_timestamp(secs, 0));
-        }
-        if keep_all || !col.role.mapped_to_ecs() {
-            let flags = match (col.role, &value) {
-                (Role::TcpFlags, Value::Int(bits)) => Some(tcp_flags(*bits)),
-                _ => None,
-            };
-            original.push_unchecked(col.key.to_bytes(), value);
-            if let Some(flags) = flags {
-                original.push_unchecked(&b"tcp_flags_array"[..], flags);
-            }
+            start_time = parse_u63(text).and_then(|secs| DateTime::from_timestamp(secs, 0));
         }
     }
     if next_word(line, &mut pos).is_some() {
         return Err(count_error(schema, line));
     }
-
-    let timestamp = ecs.start;
-    let mut out = Fields::with_capacity(10);
-    if !original.is_empty() {
-        let mut aws = Fields::with_capacity(1);
-        put(&mut aws, "vpcflow", Value::Object(original));
-        put(&mut out, "aws", Value::Object(aws));
-    }
     if with_ecs {
-        ecs.write(&mut out);
-    }
-    Ok(Parsed {
-        value: Value::Object(out),
-        timestamp,
-        message: None,
-    })
-}
-
-impl Ecs {
-    /// Appends the ECS objects to `out`.
-    fn write(self, out: &mut Fields) {
-        let mut cloud = Fields::with_capacity(5);
-        put(&mut cloud, "provider", stat("aws"));
-        if let Some(id) = self.account_id {
-            let mut account = Fields::with_capacity(1);
-            put(&mut account, "id", Value::Str(id));
-            put(&mut cloud, "account", Value::Object(account));
+        doc.set(CLOUD_PROVIDER, Slot::Static("aws"));
+        // `source.*` and `related.ip` start with the source address; the
+        // others join `related.ip` unless an earlier one is the same.
+        let related = [
+            SRC_ADDR,
+            DST_ADDR,
+            RELATED_DST,
+            RELATED_PKT_SRC,
+            RELATED_PKT_DST,
+        ];
+        if let Some((a, b)) = addresses[0] {
+            doc.set_span(SRC_ADDR, a, b);
         }
-        if let Some(id) = self.instance_id {
-            let mut instance = Fields::with_capacity(1);
-            put(&mut instance, "id", Value::Str(id));
-            put(&mut cloud, "instance", Value::Object(instance));
+        if let Some((a, b)) = addresses[1] {
+            doc.set_span(DST_ADDR, a, b);
         }
-        put_str(&mut cloud, "region", self.region);
-        put_str(&mut cloud, "availability_zone", self.az_id);
-        put(out, "cloud", Value::Object(cloud));
-
-        let mut related = Vec::new();
-        let mut source = Fields::with_capacity(5);
-        let network_type = self.src.as_ref().map(|(_, v4)| *v4);
-        if let Some((addr, _)) = self.src {
-            put(&mut source, "address", Value::Str(addr.clone()));
-            put(&mut source, "ip", Value::Str(addr.clone()));
-            related.push(Value::Str(addr));
-        }
-        put_int(&mut source, "port", self.src_port);
-        put_int(&mut source, "bytes", self.bytes);
-        put_int(&mut source, "packets", self.packets);
-        put_object(out, "source", source);
-
-        let mut destination = Fields::with_capacity(3);
-        if let Some(addr) = self.dst {
-            put(&mut destination, "address", Value::Str(addr.clone()));
-            put(&mut destination, "ip", Value::Str(addr.clone()));
-            push_unique(&mut related, addr);
-        }
-        put_int(&mut destination, "port", self.dst_port);
-        put_object(out, "destination", destination);
-        for addr in [self.pkt_src, self.pkt_dst].into_iter().flatten() {
-            push_unique(&mut related, addr);
-        }
-
-        let mut network = Fields::with_capacity(6);
-        if let Some(v4) = network_type {
-            put(&mut network, "type", stat(if v4 { "ipv4" } else { "ipv6" }));
-        }
-        if let Some((text, number)) = self.protocol {
-            put(&mut network, "iana_number", Value::Str(text));
-            if let Some(name) = protocol_name(number) {
-                put(&mut network, "transport", stat(name));
+        for (i, address) in addresses.iter().enumerate().skip(1) {
+            let Some(&(a, b)) = address.as_ref() else {
+                continue;
+            };
+            let text = &line[a..b];
+            let seen = addresses[..i]
+                .iter()
+                .flatten()
+                .any(|&(x, y)| &line[x..y] == text);
+            if !seen {
+                doc.set_span(related[i + 1], a, b);
             }
         }
-        put_int(&mut network, "bytes", self.bytes);
-        put_int(&mut network, "packets", self.packets);
-        put_str(&mut network, "direction", self.direction);
-        put_object(out, "network", network);
-
-        let mut event = Fields::with_capacity(7);
-        match self.accept {
+        match accept {
             Some(accept) => {
-                put(
-                    &mut event,
-                    "action",
-                    stat(if accept { "accept" } else { "reject" }),
+                doc.set(
+                    ACTION,
+                    Slot::Static(if accept { "accept" } else { "reject" }),
                 );
-                put(
-                    &mut event,
-                    "outcome",
-                    stat(if accept { "success" } else { "failure" }),
+                doc.set(
+                    OUTCOME,
+                    Slot::Static(if accept { "success" } else { "failure" }),
                 );
-                let kind = stat(if accept { "allowed" } else { "denied" });
-                put(
-                    &mut event,
-                    "type",
-                    Value::Array(vec![stat("connection"), kind]),
+                doc.set(TYPE_CONNECTION, Slot::Static("connection"));
+                doc.set(
+                    TYPE_VERDICT,
+                    Slot::Static(if accept { "allowed" } else { "denied" }),
                 );
             }
             None => {
-                if let Some(action) = self.action {
-                    put(
-                        &mut event,
-                        "action",
-                        Value::Str(Bytes::from(action.to_ascii_lowercase())),
-                    );
+                if let Some(action) = action {
+                    doc.set_owned(ACTION, Value::Str(Bytes::from(action.to_ascii_lowercase())));
                 }
-                if self.no_data {
+                if no_data {
                     // NODATA / SKIPDATA: no traffic (or lost records) in the
                     // interval; kept, and marked as neither allowed nor denied.
-                    put(&mut event, "outcome", stat("unknown"));
+                    doc.set(OUTCOME, Slot::Static("unknown"));
                 } else {
-                    put(&mut event, "type", Value::Array(vec![stat("connection")]));
+                    doc.set(TYPE_CONNECTION, Slot::Static("connection"));
                 }
             }
         }
-        if let Some(t) = self.start {
-            put(&mut event, "start", Value::Timestamp(t));
+        if let Some(t) = start_time {
+            doc.set(START, Slot::Timestamp(t));
         }
-        if let Some(t) = self.end {
-            put(&mut event, "end", Value::Timestamp(t));
-        }
-        put_str(&mut event, "reason", self.reject_reason);
-        put_object(out, "event", event);
-
-        let mut orchestrator = Fields::new();
-        {
-            let mut cluster = Fields::new();
-            put_str(&mut cluster, "id", self.cluster_arn);
-            let has_name = self.cluster_name.is_some();
-            put_str(&mut cluster, "name", self.cluster_name);
-            put_object(&mut orchestrator, "cluster", cluster);
-            if has_name {
-                put(&mut orchestrator, "type", stat("ecs"));
-            }
-            let mut resource = Fields::new();
-            if let Some(arn) = self.container_instance_arn {
-                put(&mut resource, "name", Value::Str(arn));
-                put(&mut resource, "type", stat("container"));
-            }
-            put_str(&mut resource, "id", self.container_instance_id);
-            put_object(&mut orchestrator, "resource", resource);
-        }
-        put_object(out, "orchestrator", orchestrator);
-        if let Some(id) = self.container_id {
-            let mut container = Fields::with_capacity(1);
-            put(&mut container, "id", Value::Str(id));
-            put(out, "container", Value::Object(container));
-        }
-        if let Some(name) = self.service_name {
-            let mut service = Fields::with_capacity(1);
-            put(&mut service, "name", Value::Str(name));
-            put(out, "service", Value::Object(service));
-        }
-        if !related.is_empty() {
-            let mut rel = Fields::with_capacity(1);
-            put(&mut rel, "ip", Value::Array(related));
-            put(out, "related", Value::Object(rel));
+        if let Some(t) = end_time {
+            doc.set(END, Slot::Timestamp(t));
         }
     }
-}
-
-fn push_unique(list: &mut Vec<Value>, addr: Bytes) {
-    if !list.iter().any(|v| v.as_bytes() == Some(&addr[..])) {
-        list.push(Value::Str(addr));
-    }
+    Ok(Parsed {
+        value: Value::Object(Fields::from(doc)),
+        timestamp: start_time,
+        message: None,
+    })
 }
 
 fn count_error(schema: &Schema, line: &[u8]) -> ParseError {
@@ -988,15 +1063,24 @@ fn count_error(schema: &Schema, line: &[u8]) -> ParseError {
 
 /// The decoded `tcp-flags` bits. VPC flow logs report FIN, SYN, RST and
 /// SYN-ACK; Transit Gateway flow logs also PSH, ACK and URG.
-fn tcp_flags(bits: i64) -> Value {
+fn tcp_flags(bits: i64) -> &'static [&'static str] {
     const NAMES: [&str; 8] = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"];
-    let flags = NAMES
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| bits & (1 << i) != 0)
-        .map(|(_, name)| stat(name))
-        .collect();
-    Value::Array(flags)
+    /// Every combination of the low eight bits, built once.
+    static LISTS: LazyLock<Vec<Vec<&'static str>>> = LazyLock::new(|| {
+        (0..256)
+            .map(|bits| {
+                NAMES
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| bits & (1 << i) != 0)
+                    .map(|(_, name)| *name)
+                    .collect()
+            })
+            .collect()
+    });
+    LISTS
+        .get((bits & 0xff) as usize)
+        .map_or(&[], |list| list.as_slice())
 }
 
 /// `Some(true)` for an IPv4 address, `Some(false)` for IPv6, `None` otherwise.
@@ -1624,8 +1708,9 @@ mod tests {
         let r = one(&p, &V2[0].replace(" 6 20 ", " 253 20 "), None);
         assert_eq!(get(&r, "network.transport"), None);
         assert_eq!(get(&r, "network.iana_number"), Some(&s("253")));
-        assert_eq!(tcp_flags(0), Value::Array(vec![]));
-        assert_eq!(tcp_flags(18), strs(&["syn", "ack"]));
+        assert!(tcp_flags(0).is_empty());
+        assert_eq!(tcp_flags(18), ["syn", "ack"]);
+        assert_eq!(tcp_flags(256 + 1), ["fin"]);
     }
 
     #[test]

@@ -129,7 +129,7 @@ impl Encoder {
         out.put_slice(b"}}\n");
         write_event(event, out);
         if let Some(fields) = &self.data_stream_fields {
-            if event.fields.get("data_stream").is_none() && out.last() == Some(&b'}') {
+            if !event.fields.contains_key("data_stream") && out.last() == Some(&b'}') {
                 // Reopen the object: it always has `@timestamp`, so a comma fits.
                 out.truncate(out.len() - 1);
                 out.put_u8(b',');
