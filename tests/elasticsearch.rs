@@ -612,8 +612,21 @@ fn metrics_count_indexed_conflicts_and_id_fallbacks() {
         use std::io::Write;
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
         s.write_all(originals.as_bytes()).expect("write");
-        // The replays go after the originals are surely indexed.
-        std::thread::sleep(Duration::from_millis(800));
+        // The replays go after the originals are indexed (a fixed pause is
+        // not enough on a loaded machine: they would share a bulk request).
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while metric(
+            &scrape(api),
+            "weir_elasticsearch_documents_total",
+            &["result=\"indexed\""],
+        ) != Some(50.0)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the 50 originals were never indexed"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         s.write_all(replays.as_bytes()).expect("write");
     }
     let labels = ["component=\"es\""];

@@ -433,6 +433,11 @@ mod tests {
                 (0u32..4, 0u32..4).prop_map(|(a, n)| Slot::Span(a, a + n)),
                 any::<i64>().prop_map(Slot::Int),
                 Just(Slot::Static("fixed")),
+                Just(Slot::List(&[])),
+                Just(Slot::List(&["x", "y"])),
+                (0i64..2_000_000_000).prop_map(|s| Slot::Timestamp(
+                    DateTime::from_timestamp(s, 0).unwrap_or_default()
+                )),
                 Just(Slot::Owned(0)),
             ]
         }
