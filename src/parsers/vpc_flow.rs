@@ -426,27 +426,11 @@ fn known(name: &[u8]) -> Option<&'static Known> {
 struct Column {
     /// The name as written in the format or header, for error messages.
     name: Box<str>,
-    /// The output key under `aws.vpcflow`.
-    key: Key,
+    /// The output key under `aws.vpcflow`: static for the fields AWS
+    /// documents.
+    key: Cow<'static, str>,
     kind: Kind,
     role: Role,
-}
-
-/// An output key. Known fields' keys are static: turning one into `Bytes` is
-/// a plain struct build, where cloning a `Bytes` is an indirect call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Key {
-    Static(&'static str),
-    Owned(Bytes),
-}
-
-impl Key {
-    fn to_cow(&self) -> Cow<'static, str> {
-        match self {
-            Key::Static(k) => Cow::Borrowed(k),
-            Key::Owned(k) => Cow::Owned(String::from_utf8_lossy(k).into_owned()),
-        }
-    }
 }
 
 /// Where a schema came from, for error messages.
@@ -508,13 +492,13 @@ impl Schema {
         match known(name.as_bytes()) {
             Some(f) => Column {
                 name: name.into(),
-                key: Key::Static(f.key),
+                key: Cow::Borrowed(f.key),
                 kind: f.kind,
                 role: f.role,
             },
             None => Column {
                 name: name.into(),
-                key: Key::Owned(Bytes::from(name.to_ascii_lowercase().replace('-', "_"))),
+                key: Cow::Owned(name.to_ascii_lowercase().replace('-', "_")),
                 kind: Kind::Str,
                 role: Role::Plain,
             },
@@ -828,7 +812,7 @@ fn document_schema(columns: &[Column], mode: Mode) -> flat::Schema {
             continue;
         }
         vpcflow.push(Node {
-            key: col.key.to_cow(),
+            key: col.key.clone(),
             kind: NodeKind::Leaf(column_slot(i)),
         });
         if col.role == Role::TcpFlags {
