@@ -6,6 +6,9 @@
 //! [`Weir::measure_from_now`].
 //!
 //! Needs `support/process.rs` mounted beside it as `mod process`.
+//!
+//! `WEIR_E2E_BIN=/path/to/weir` measures that binary instead of this
+//! build's (to compare with another commit's build on the same host).
 
 #![allow(dead_code)]
 
@@ -59,7 +62,10 @@ impl Weir {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join(format!("{name}.yaml"));
         std::fs::write(&path, pipeline(api, &dir.path().join("data"))).expect("write pipeline");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+        // `WEIR_E2E_BIN` runs another build (an older commit's, to compare).
+        let bin =
+            std::env::var("WEIR_E2E_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_weir").to_owned());
+        let mut cmd = Command::new(bin);
         setup(&mut cmd);
         let started = Instant::now();
         let child = cmd

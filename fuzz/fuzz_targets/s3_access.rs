@@ -1,6 +1,10 @@
 //! `format: s3_access` on arbitrary bytes: never panics, never reads past the
-//! input, and a parsed record always yields one object with `aws.s3access`.
+//! input, a parsed record always yields one object with `aws.s3access`, and
+//! it writes the same JSON deferred as built.
 #![no_main]
+
+#[path = "../common/deferred.rs"]
+mod deferred;
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
@@ -17,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
             Ok(()) => {
                 assert_eq!(out.len(), 1);
                 let fields = out[0].value.as_object().expect("an object");
+                deferred::check(fields);
                 assert!(matches!(fields.get("aws"), Some(Value::Object(_))));
                 assert!(out[0].timestamp.is_some());
             }

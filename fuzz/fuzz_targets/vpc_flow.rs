@@ -1,7 +1,11 @@
 //! `format: vpc_flow` on arbitrary bytes, with and without a header line in
 //! the event's metadata (the part of the input before its first newline) and
-//! in each output mode: never panics, at most one record per line.
+//! in each output mode: never panics, at most one record per line, which
+//! writes the same JSON deferred as built.
 #![no_main]
+
+#[path = "../common/deferred.rs"]
+mod deferred;
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
@@ -30,6 +34,9 @@ fuzz_target!(|data: &[u8]| {
             let mut out = Vec::new();
             if parser.parse(&line, &event, &mut out).is_ok() {
                 assert!(out.len() <= 1);
+                for parsed in &out {
+                    deferred::check(parsed.value.as_object().expect("an object"));
+                }
             } else {
                 assert!(out.is_empty());
             }
