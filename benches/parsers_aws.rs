@@ -247,6 +247,10 @@ fn bench_parser(
             panic!("{name}: {e}\n{}", String::from_utf8_lossy(line));
         }
     }
+    if let Ok(path) = std::env::var("WEIR_BENCH_DUMP") {
+        dump(&format!("{path}.{name}"), parser, &lines, &event);
+        return;
+    }
     for stage in [Stage::Parse, Stage::Json, Stage::Tree] {
         cpu_time_rate(name, stage, parser, &lines, bytes, &event);
     }
@@ -261,6 +265,89 @@ fn bench_parser(
         })
     });
     group.finish();
+}
+
+/// `WEIR_BENCH_DUMP=path` writes, instead of measuring, what the parser
+/// makes of every corpus line, of damaged copies of them and of times around
+/// month ends (JSON as an output writes it and as the field tree gives it, or
+/// the error), so that a parser change can be checked to change no output by
+/// comparing the files of two builds.
+fn dump(path: &str, parser: &dyn Parser, lines: &[Bytes], event: &Event) {
+    use std::io::Write;
+    let mut rng = Rng(0x5eed_0003);
+    let mut inputs: Vec<Bytes> = lines.to_vec();
+    for line in lines {
+        let mut damaged = line.to_vec();
+        for _ in 0..=rng.below(3) {
+            if damaged.is_empty() {
+                break;
+            }
+            let at = rng.below(damaged.len() as u64) as usize;
+            match rng.below(3) {
+                0 => damaged.truncate(at),
+                _ => {
+                    let bytes = b" \"[]\\-x09:+/\xff";
+                    damaged[at] = bytes[rng.below(bytes.len() as u64) as usize];
+                }
+            }
+        }
+        inputs.push(Bytes::from(damaged));
+    }
+    // Formats with a bracketed time (S3 access logs): every day 0–32 of
+    // every month, several years, times and zones in the first line.
+    if let Some(first) = lines.first() {
+        if let Some(open) = first.iter().position(|&b| b == b'[') {
+            let months = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+                "feb", "FEB", "Fex",
+            ];
+            for year in ["0000", "1900", "2000", "2023", "2024", "9999"] {
+                for month in months {
+                    for day in 0..=32 {
+                        for time in ["00:00:00", "23:59:59", "24:00:00", "12:60:00", "12:00:60"] {
+                            for zone in ["+0000", "-0130", "+1400", "+9959", "+0060", "*0000"] {
+                                let mut l = first[..open].to_vec();
+                                l.extend_from_slice(
+                                    format!("[{day:02}/{month}/{year}:{time} {zone}]").as_bytes(),
+                                );
+                                l.extend_from_slice(&first[open + 28..]);
+                                inputs.push(Bytes::from(l));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(path).unwrap_or_else(|e| panic!("{path}: {e}")),
+    );
+    let mut out = Vec::new();
+    let mut buf = BytesMut::new();
+    for line in &inputs {
+        out.clear();
+        match parser.parse(line, event, &mut out) {
+            Err(e) => writeln!(file, "error: {e}"),
+            Ok(()) => {
+                for parsed in out.drain(..) {
+                    let mut ev = Event::new(line.clone(), event.timestamp);
+                    let tree = parsed.value.clone();
+                    apply(&mut ev, parsed);
+                    buf.clear();
+                    json::write_event(&ev, &mut buf);
+                    buf.extend_from_slice(b"\n");
+                    if let Value::Object(fields) = &tree {
+                        let _ = fields.len();
+                    }
+                    json::write_value(&tree, &mut buf);
+                    let _ = file.write_all(&buf);
+                }
+                writeln!(file)
+            }
+        }
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+    eprintln!("{path}: {} inputs", inputs.len());
 }
 
 /// This thread's CPU time in nanoseconds (Linux `schedstat`), or `None`
