@@ -1847,6 +1847,16 @@ mod tests {
         }
 
         #[test]
+        fn find_byte_agrees_with_memchr(
+            hay in prop::collection::vec(prop::sample::select(vec![b' ', b']', b'a', 0x80, 0xa0, 0xff, 0]), 0..40),
+            from in 0usize..45,
+            byte in prop::sample::select(vec![b' ', b']', 0xa0, 0]),
+        ) {
+            let expected = hay.get(from..).and_then(|rest| memchr::memchr(byte, rest)).map(|i| from + i);
+            prop_assert_eq!(find_byte(&hay, from, byte), expected);
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
             let _ = parse_with(&String::from_utf8_lossy(&bytes), S3AccessOptions { decode_key: true });
             let _ = parse_record(&Bytes::from(bytes));
