@@ -251,8 +251,13 @@ fn bench_parser(
         dump(&format!("{path}.{name}"), parser, &lines, &event);
         return;
     }
+    // `WEIR_BENCH_STAGES=json,tree` limits the CPU-time lines (for
+    // profiling one of them): `parse`, `json`, `tree`.
+    let stages = std::env::var("WEIR_BENCH_STAGES").unwrap_or_default();
     for stage in [Stage::Parse, Stage::Json, Stage::Tree] {
-        cpu_time_rate(name, stage, parser, &lines, bytes, &event);
+        if stages.is_empty() || stages.split(',').any(|s| s.trim() == stage.key()) {
+            cpu_time_rate(name, stage, parser, &lines, bytes, &event);
+        }
     }
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(lines.len() as u64));
@@ -371,6 +376,14 @@ enum Stage {
 }
 
 impl Stage {
+    fn key(self) -> &'static str {
+        match self {
+            Stage::Parse => "parse",
+            Stage::Json => "json",
+            Stage::Tree => "tree",
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Stage::Parse => "parse",
