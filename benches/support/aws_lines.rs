@@ -7,17 +7,17 @@
 #![allow(dead_code)]
 
 /// A small deterministic generator (xorshift64*), so runs compare.
-struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
     }
 
@@ -25,20 +25,20 @@ impl Rng {
         items[self.below(items.len() as u64) as usize]
     }
 
-    fn hex(&mut self, len: usize) -> String {
+    pub fn hex(&mut self, len: usize) -> String {
         (0..len)
             .map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize]))
             .collect()
     }
 
-    fn alnum(&mut self, len: usize) -> String {
+    pub fn alnum(&mut self, len: usize) -> String {
         const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
         (0..len)
             .map(|_| char::from(A[self.below(A.len() as u64) as usize]))
             .collect()
     }
 
-    fn ip(&mut self) -> String {
+    pub fn ip(&mut self) -> String {
         if self.below(20) == 0 {
             format!("2001:db8:{:x}::{:x}", self.below(65536), self.below(65536))
         } else {

@@ -39,6 +39,7 @@
 //! Fields AWS appends after the 27 known ones are kept, in order and verbatim,
 //! in `aws.s3access.extra_fields`, so nothing is lost before weir learns them.
 
+use super::doc::parse_u63;
 use std::borrow::Cow;
 use std::net::Ipv6Addr;
 
@@ -659,7 +660,7 @@ static SCHEMA: Schema = {
 fn text_of(doc: &FlatDoc, slot: u16) -> Option<Text> {
     match doc.get(slot) {
         Slot::Span(start, end) => Some(Text::Span(start as usize, end as usize)),
-        Slot::Absent | Slot::Int(_) | Slot::Bool(_) => None,
+        Slot::Absent | Slot::Int(_) | Slot::Bool(_) | Slot::List(_) | Slot::Timestamp(_) => None,
         Slot::Static(_) | Slot::Owned(_) => doc
             .bytes(slot)
             .map(|b| Text::Owned(Bytes::copy_from_slice(b))),
@@ -956,24 +957,6 @@ fn month_number(s: &[u8]) -> Option<u32> {
 fn is_ip(s: &[u8]) -> bool {
     super::vpc_flow::is_ipv4(s)
         || std::str::from_utf8(s).is_ok_and(|s| s.parse::<Ipv6Addr>().is_ok())
-}
-
-/// A non-negative decimal integer of at most 19 digits that fits an `i64`
-/// (the same as `doc::parse_u63`, here so that it is inlined into the
-/// tokenizer).
-#[inline(always)]
-fn parse_u63(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 19 {
-        return None;
-    }
-    let mut n: i64 = 0;
-    for &b in s {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
-    }
-    Some(n)
 }
 
 /// Removes backslash escapes: `\"` → `"`, `\\` → `\`; any other backslash is
