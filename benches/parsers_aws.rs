@@ -319,7 +319,13 @@ fn parsers(c: &mut Criterion) {
     bench_parser(c, "vpc_flow_v2", &v2, vpc_lines(LINES, false), None);
     let node = yaml::parse("mode: ecs").unwrap_or_else(|e| panic!("{e:?}"));
     let v2_ecs = VpcFlowParser::new(from_node(&node).unwrap_or_else(|e| panic!("{e}")));
-    bench_parser(c, "vpc_flow_v2_mode_ecs", &v2_ecs, vpc_lines(LINES, false), None);
+    bench_parser(
+        c,
+        "vpc_flow_v2_mode_ecs",
+        &v2_ecs,
+        vpc_lines(LINES, false),
+        None,
+    );
     let node = yaml::parse("mode: original").unwrap_or_else(|e| panic!("{e:?}"));
     let v2_original = VpcFlowParser::new(from_node(&node).unwrap_or_else(|e| panic!("{e}")));
     bench_parser(
@@ -329,7 +335,13 @@ fn parsers(c: &mut Criterion) {
         vpc_lines(LINES, false),
         None,
     );
-    bench_parser(c, "vpc_flow_v5_header", &v2, vpc_lines(LINES, true), Some(VPC_V5));
+    bench_parser(
+        c,
+        "vpc_flow_v5_header",
+        &v2,
+        vpc_lines(LINES, true),
+        Some(VPC_V5),
+    );
 }
 
 criterion_group!(benches, parsers);

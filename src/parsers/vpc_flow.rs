@@ -808,7 +808,9 @@ fn document_schema(columns: &[Column], mode: Mode) -> flat::Schema {
     let keep_all = mode != Mode::Ecs;
     let mut vpcflow = Vec::with_capacity(columns.len() + 1);
     for (i, col) in columns.iter().enumerate() {
-        if col.role == Role::Skip || !(keep_all || !col.role.mapped_to_ecs()) {
+        // `ecs` mode leaves out the originals an ECS field holds.
+        let dropped = !keep_all && col.role.mapped_to_ecs();
+        if col.role == Role::Skip || dropped {
             continue;
         }
         vpcflow.push(Node {
