@@ -570,7 +570,11 @@ static SCHEMA: Schema = {
     use slot::*;
     Schema {
         root: Cow::Borrowed(&[
-            node!(object "aws", [node!(object "s3access", [
+            node!(
+                object "aws",
+                [node!(
+                    object "s3access",
+                    [
                         node!(leaf "bucket_owner", BUCKET_OWNER),
                         node!(leaf "bucket", BUCKET),
                         node!(leaf "remote_ip", REMOTE_IP),
@@ -598,57 +602,78 @@ static SCHEMA: Schema = {
                         node!(leaf "aclrequired", ACL_REQUIRED),
                         node!(leaf "source_region", SOURCE_REGION),
                         node!(leaf "extra_fields", EXTRA_FIELDS),
-                    ],
-                )],
+                    ]
+                )]
             ),
-            node!(object "cloud", [
+            node!(
+                object "cloud",
+                [
                     node!(leaf "provider", CLOUD_PROVIDER),
                     node!(leaf "region", CLOUD_REGION),
-                ],
+                ]
             ),
-            node!(object "source", [
+            node!(
+                object "source",
+                [
                     node!(leaf "address", REMOTE_IP),
                     node!(leaf "ip", REMOTE_IP),
                     node!(object "user", [node!(leaf "id", REQUESTER)]),
-                ],
+                ]
             ),
-            node!(object "event", [
+            node!(
+                object "event",
+                [
                     node!(leaf "id", REQUEST_ID),
                     node!(leaf "action", OPERATION),
                     node!(leaf "code", ERROR_CODE),
                     node!(leaf "outcome", OUTCOME),
                     node!(leaf "duration", DURATION),
-                ],
+                ]
             ),
-            node!(object "http", [
-                    node!(object "request", [node!(leaf "method", METHOD), node!(leaf "referrer", REFERRER)],
+            node!(
+                object "http",
+                [
+                    node!(
+                        object "request",
+                        [
+                            node!(leaf "method", METHOD),
+                            node!(leaf "referrer", REFERRER),
+                        ]
                     ),
-                    node!(object "response", [
+                    node!(
+                        object "response",
+                        [
                             node!(leaf "status_code", HTTP_STATUS),
                             node!(object "body", [node!(leaf "bytes", BODY_BYTES)]),
-                        ],
+                        ]
                     ),
                     node!(leaf "version", HTTP_VERSION),
-                ],
+                ]
             ),
-            node!(object "url", [
+            node!(
+                object "url",
+                [
                     node!(leaf "original", URL_ORIGINAL),
                     node!(leaf "path", URL_PATH),
                     node!(leaf "query", URL_QUERY),
                     node!(leaf "extension", URL_EXTENSION),
-                ],
+                ]
             ),
             node!(object "user_agent", [node!(leaf "original", USER_AGENT)]),
-            node!(object "tls", [
+            node!(
+                object "tls",
+                [
                     node!(leaf "cipher", CIPHER_SUITE),
                     node!(leaf "version", TLS_VERSION_NUMBER),
                     node!(leaf "version_protocol", TLS_PROTOCOL),
-                ],
+                ]
             ),
-            node!(object "related", [
+            node!(
+                object "related",
+                [
                     node!(array "ip", [REMOTE_IP]),
                     node!(array "user", [BUCKET_OWNER, OTHER_USER]),
-                ],
+                ]
             ),
         ]),
         slots: slot::COUNT,
