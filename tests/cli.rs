@@ -287,3 +287,90 @@ fn weir_test_reports_failing_expectations() {
     );
     assert!(text.contains("2 passed, 1 failed"), "{text}");
 }
+
+/// S3 access and VPC flow records are kept flat until a filter needs their
+/// fields: from the CLI, the document written must be the same either way —
+/// merged over fields set before the parse, under a `target`, and changed
+/// by a filter after it.
+#[test]
+fn aws_records_merge_with_fields_set_around_the_parse() {
+    const S3: &str = r#"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be awsexamplebucket1 [06/Feb/2019:00:01:57 +0000] 192.0.2.3 79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be DD6CC733AEXAMPLE REST.PUT.OBJECT s3-dg.pdf "PUT /awsexamplebucket1/s3-dg.pdf HTTP/1.1" 200 - - 4406583 41754 28 "-" "S3Console/0.4" - 10S62Zv81kBW7BB6SX4XJ48o6kpcl6LPwEoizZQQxJd5qDSCTLX0TgS37kYUBKQW3+bPdrg1234= SigV4 ECDHE-RSA-AES128-SHA AuthHeader awsexamplebucket1.s3.us-west-1.amazonaws.com TLSV1.1"#;
+    const VPC: &str =
+        "2 123456789012 eni-1 10.0.0.1 10.0.0.2 443 49152 6 10 840 1718000000 1718000060 REJECT OK";
+    // The line weir writes, as written.
+    let run_raw = |filters: &str, line: &str| -> String {
+        let p = pipeline(&format!(
+            "inputs:\n  in: {{ type: stdin }}\nfilters:\n{filters}outputs:\n  o: {{ type: stdout }}\n"
+        ));
+        let (status, out, err) = run_to_end(&p.path, format!("{line}\n").as_bytes());
+        assert!(status.success(), "{err}");
+        out.trim().to_owned()
+    };
+    let run = |filters: &str, line: &str| -> serde_json::Value {
+        let out = run_raw(filters, line);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let before = "  - set: { field: aws.s3.bucket.name, value: logs }\n  - set: { field: cloud.account.id, value: '111' }\n";
+
+    // Written straight from the record, merged over the fields set before.
+    let e = run(&format!("{before}  - parse: {{ format: s3_access }}\n"), S3);
+    assert_eq!(e["aws"]["s3"]["bucket"]["name"], "logs", "{e}");
+    assert_eq!(e["aws"]["s3access"]["bucket"], "awsexamplebucket1", "{e}");
+    assert_eq!(e["cloud"]["account"]["id"], "111", "{e}");
+    assert_eq!(e["cloud"]["region"], "us-west-1", "{e}");
+    assert_eq!(e["http"]["response"]["body"]["bytes"], 0, "{e}");
+    assert_eq!(e["url"]["extension"], "pdf", "{e}");
+    assert_eq!(e["@timestamp"], "2019-02-06T00:01:57.000Z", "{e}");
+    assert!(e.get("message").is_none(), "{e}");
+    // The objects both sides have are merged, not written twice (serde_json
+    // would keep only the last of two same-named keys).
+    let raw = run_raw(&format!("{before}  - parse: {{ format: s3_access }}\n"), S3);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&raw).ok(),
+        Some(e.clone())
+    );
+    assert_eq!(raw.matches("\"aws\":").count(), 1, "{raw}");
+    assert_eq!(raw.matches("\"cloud\":").count(), 1, "{raw}");
+
+    // A filter after the parse changes the document: the same fields, plus
+    // its own, and a removed one gone.
+    let changed = run(
+        &format!(
+            "{before}  - parse: {{ format: s3_access }}\n  - set: {{ field: http.response.status_code, value: 299 }}\n  - remove: {{ fields: [related] }}\n"
+        ),
+        S3,
+    );
+    assert_eq!(changed["http"]["response"]["status_code"], 299, "{changed}");
+    assert!(changed.get("related").is_none(), "{changed}");
+    let mut expected = e.clone();
+    expected["http"]["response"]["status_code"] = 299.into();
+    if let Some(o) = expected.as_object_mut() {
+        o.remove("related");
+    }
+    assert_eq!(changed, expected);
+
+    // Under a target, next to the raw message.
+    let t = run("  - parse: { format: s3_access, target: s3 }\n", S3);
+    assert_eq!(t["s3"]["aws"]["s3access"]["key"], "s3-dg.pdf", "{t}");
+    assert_eq!(t["message"], S3, "{t}");
+
+    // VPC flow, ECS mode, read by a condition after the parse.
+    let v = run(
+        &format!(
+            "{before}  - parse: {{ format: vpc_flow, mode: ecs }}\n  - set: {{ field: blocked, value: true, when: '{{ $.event.outcome = \"failure\" }}' }}\n"
+        ),
+        VPC,
+    );
+    assert_eq!(v["blocked"], true, "{v}");
+    assert_eq!(v["cloud"]["account"]["id"], "123456789012", "{v}");
+    assert_eq!(v["aws"]["s3"]["bucket"]["name"], "logs", "{v}");
+    assert_eq!(v["aws"]["vpcflow"]["interface_id"], "eni-1", "{v}");
+    assert!(v["aws"]["vpcflow"].get("srcaddr").is_none(), "{v}");
+    assert_eq!(v["source"]["ip"], "10.0.0.1", "{v}");
+    assert_eq!(v["network"]["transport"], "tcp", "{v}");
+    assert_eq!(
+        v["event"]["type"],
+        serde_json::json!(["connection", "denied"]),
+        "{v}"
+    );
+}

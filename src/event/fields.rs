@@ -21,7 +21,7 @@ type Entries = Vec<(Bytes, Value)>;
 /// kept deferred, the JSON encoder writes it straight from its line, and the
 /// first method that reads or changes the fields builds the tree (as if
 /// [`Fields::merge`] had been called with it).
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Fields {
     /// The fields themselves, or with `deferred`, those the record is
     /// merged over.
@@ -35,15 +35,6 @@ struct Deferred {
     doc: FlatDoc,
     /// The merged tree, once a reader asked for it.
     built: OnceLock<Entries>,
-}
-
-impl Clone for Fields {
-    fn clone(&self) -> Self {
-        Fields {
-            entries: self.entries.clone(),
-            deferred: self.deferred.clone(),
-        }
-    }
 }
 
 impl PartialEq for Fields {
@@ -223,11 +214,16 @@ impl Fields {
             *self = other;
             return;
         }
-        if let (true, Some(d)) = (other.entries.is_empty(), &other.deferred) {
-            if self.deferred.is_none() && d.built.get().is_none() {
-                self.deferred = other.deferred;
-                return;
-            }
+        // A record alone, merged into plain fields: keep it deferred over
+        // them (what `view` builds is this same merge).
+        let record_alone = other.entries.is_empty()
+            && other
+                .deferred
+                .as_ref()
+                .is_some_and(|d| d.built.get().is_none());
+        if record_alone && self.deferred.is_none() {
+            self.deferred = other.deferred;
+            return;
         }
         let mut other = other;
         let theirs = std::mem::take(other.entries_mut());

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 
-use super::json::{write_str, write_timestamp, write_value};
+use super::json::{write_key, write_str, write_timestamp, write_value};
 use super::{Fields, Value};
 
 /// The fixed shape of a parser's document: a `static` for a format whose
@@ -150,11 +150,6 @@ impl FlatDoc {
             line,
             owned: Vec::new(),
         }
-    }
-
-    /// The line the record's spans point into.
-    pub fn line(&self) -> &Bytes {
-        &self.line
     }
 
     /// Sets a slot. A slot number outside the schema is a parser bug; it is
@@ -338,16 +333,11 @@ impl FlatDoc {
     /// Appends `"key":value` (preceded by a comma unless `first`) when
     /// `node` is present.
     pub fn write_member(&self, node: &Node, first: &mut bool, out: &mut BytesMut) {
-        let mark = out.len();
-        if !*first {
-            out.extend_from_slice(b",");
-        }
-        write_str(node.key.as_bytes(), out);
-        out.extend_from_slice(b":");
-        if self.write_node(node, out) {
-            *first = false;
-        } else {
+        let (mark, was_first) = (out.len(), *first);
+        write_key(node.key.as_bytes(), first, out);
+        if !self.write_node(node, out) {
             out.truncate(mark);
+            *first = was_first;
         }
     }
 
@@ -378,12 +368,6 @@ impl FlatDoc {
             },
         }
         true
-    }
-}
-
-impl PartialEq for FlatDoc {
-    fn eq(&self, other: &Self) -> bool {
-        self.to_fields() == other.to_fields()
     }
 }
 

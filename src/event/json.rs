@@ -52,13 +52,18 @@ fn write_members(fields: &Fields, skip: impl Fn(&[u8]) -> bool, first: bool, out
 }
 
 fn write_member(key: &[u8], value: &Value, first: &mut bool, out: &mut BytesMut) {
-    if !*first {
+    write_key(key, first, out);
+    write_value(value, out);
+}
+
+/// Appends `"key":`, after a comma unless it is the `first` member (which
+/// it then no longer is).
+pub(crate) fn write_key(key: &[u8], first: &mut bool, out: &mut BytesMut) {
+    if !std::mem::replace(first, false) {
         out.put_u8(b',');
     }
-    *first = false;
     write_str(key, out);
     out.put_u8(b':');
-    write_value(value, out);
 }
 
 /// Writes the members of `entries` with the record's `members` merged over
@@ -79,12 +84,8 @@ fn write_merged(
     let both = |older: &Value, m: &Node, first: &mut bool, out: &mut BytesMut| {
         match (older, &m.kind) {
             (Value::Object(older), Kind::Object(inner)) => {
-                if !*first {
-                    out.put_u8(b',');
-                }
-                *first = false;
-                write_str(m.key.as_bytes(), out);
-                out.put_slice(b":{");
+                write_key(m.key.as_bytes(), first, out);
+                out.put_u8(b'{');
                 let mut inner_first = true;
                 write_merged(older.view(), doc, inner, &|_| false, &mut inner_first, out);
                 out.put_u8(b'}');
@@ -417,7 +418,9 @@ mod tests {
         static SCHEMA: Schema = Schema {
             root: std::borrow::Cow::Borrowed(&[
                 node!(leaf "a", 0),
-                node!(object "o", [node!(leaf "b", 1), node!(object "deep", [node!(leaf "c", 2)])],
+                node!(
+                    object "o",
+                    [node!(leaf "b", 1), node!(object "deep", [node!(leaf "c", 2)])]
                 ),
                 node!(array "list", [0, 3]),
                 node!(leaf "@metadata", 4),

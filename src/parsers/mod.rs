@@ -13,6 +13,7 @@ pub mod json;
 pub mod registry;
 pub mod rfc3339;
 pub mod s3_access;
+mod scan;
 pub mod syslog;
 pub mod vpc_flow;
 

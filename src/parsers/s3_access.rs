@@ -39,7 +39,8 @@
 //! Fields AWS appends after the 27 known ones are kept, in order and verbatim,
 //! in `aws.s3access.extra_fields`, so nothing is lost before weir learns them.
 
-use super::doc::parse_u63;
+use super::doc::{is_ipv4, parse_u63};
+use super::scan::find_byte;
 use std::borrow::Cow;
 use std::net::Ipv6Addr;
 
@@ -174,43 +175,6 @@ fn put_int(doc: &mut FlatDoc, slot: u16, value: Option<i64>) {
     if let Some(n) = value {
         doc.set(slot, Slot::Int(n));
     }
-}
-
-/// The position of the first `byte` at or after `from` in `hay`.
-///
-/// Most tokens of a record are 3 to 20 bytes long, where the call and setup
-/// of `memchr` cost more than the search itself (it was a fifth of the
-/// parser's time, called once per token). This looks at 8 bytes per step
-/// with plain integer operations, which is as fast on short tokens as a
-/// byte loop and still quick on the 64- and 76-byte IDs.
-#[inline(always)]
-fn find_byte(hay: &[u8], from: usize, byte: u8) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let pattern = ONES * u64::from(byte);
-    let mut i = from;
-    while let Some(chunk) = hay.get(i..i + 8) {
-        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        // Bytes equal to `byte` become zero; the classic zero-byte test
-        // then sets the high bit of the first of them (it may also flag
-        // bytes after a zero one, never before, so the lowest flag is
-        // exact in little-endian order).
-        let x = u64::from_le_bytes(word) ^ pattern;
-        let found = x.wrapping_sub(ONES) & !x & HIGHS;
-        if found != 0 {
-            return Some(i + (found.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    while i < hay.len() {
-        if hay[i] == byte {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
 }
 
 /// Reads the record's tokens left to right. Positions are byte offsets into
@@ -976,12 +940,11 @@ fn month_number(s: &[u8]) -> Option<u32> {
 }
 
 /// Whether `s` is an IPv4 or IPv6 address as `IpAddr`'s parser accepts them.
-/// `is_ipv4` accepts exactly what `Ipv4Addr`'s parser does (a property test
-/// in `vpc_flow` checks it), so only IPv6 is left to the standard library,
-/// rather than parsing IPv4 a second time on the way there.
+/// `is_ipv4` accepts exactly what `Ipv4Addr`'s parser does, so only IPv6 is
+/// left to the standard library, rather than parsing IPv4 a second time on
+/// the way there.
 fn is_ip(s: &[u8]) -> bool {
-    super::vpc_flow::is_ipv4(s)
-        || std::str::from_utf8(s).is_ok_and(|s| s.parse::<Ipv6Addr>().is_ok())
+    is_ipv4(s) || std::str::from_utf8(s).is_ok_and(|s| s.parse::<Ipv6Addr>().is_ok())
 }
 
 /// Removes backslash escapes: `\"` → `"`, `\\` → `\`; any other backslash is
@@ -1852,16 +1815,6 @@ mod tests {
                 let fields = Fields::from(doc);
                 prop_assert!(fields.get("aws").is_some());
             }
-        }
-
-        #[test]
-        fn find_byte_agrees_with_memchr(
-            hay in prop::collection::vec(prop::sample::select(vec![b' ', b']', b'a', 0x80, 0xa0, 0xff, 0]), 0..40),
-            from in 0usize..45,
-            byte in prop::sample::select(vec![b' ', b']', 0xa0, 0]),
-        ) {
-            let expected = hay.get(from..).and_then(|rest| memchr::memchr(byte, rest)).map(|i| from + i);
-            prop_assert_eq!(find_byte(&hay, from, byte), expected);
         }
 
         #[test]

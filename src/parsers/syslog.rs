@@ -25,6 +25,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Datelike, FixedOffset, Local, LocalResult, Offset, TimeZone, Utc};
 
 use super::rfc3339::{self, days_from_civil, days_in_month};
+use super::scan::{HIGHS, ONES};
 use super::{ParseError, Parsed, Parser};
 use crate::event::{Event, Fields, Value};
 
@@ -528,22 +529,20 @@ fn header_field(
 /// own top bit) finds bytes above 126.
 #[inline]
 fn scan_token(b: &[u8], start: usize) -> (usize, bool) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut i = start;
     while let Some(chunk) = b.get(i..i + 8) {
         let mut w = [0u8; 8];
         w.copy_from_slice(chunk);
         let w = u64::from_le_bytes(w);
         let x = w ^ (ONES * u64::from(b' '));
-        let spaces = x.wrapping_sub(ONES) & !x & HIGH;
+        let spaces = x.wrapping_sub(ONES) & !x & HIGHS;
         if spaces != 0 {
             // The first space ends the token; check the bytes before it.
             let end = i + (spaces.trailing_zeros() / 8) as usize;
             return (end, b[i..end].iter().all(|c| (33..=126).contains(c)));
         }
-        let below = w.wrapping_sub(ONES * 33) & !w & HIGH;
-        let above = (w.wrapping_add(ONES) | w) & HIGH;
+        let below = w.wrapping_sub(ONES * 33) & !w & HIGHS;
+        let above = (w.wrapping_add(ONES) | w) & HIGHS;
         if below | above != 0 {
             // Not printable: find the end the slow way; the caller reports it.
             let end = memchr::memchr(b' ', &b[i..]).map_or(b.len(), |o| i + o);

@@ -46,7 +46,8 @@
 //! (`ecs`, Filebeat's processor default) and only `aws.vpcflow.*`
 //! (`original`).
 
-use super::doc::parse_u63;
+use super::doc::{is_ipv4, parse_u63};
+use super::scan::find_below;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
@@ -645,31 +646,9 @@ fn is_blank(b: u8) -> bool {
 fn next_word(line: &[u8], pos: &mut usize) -> Option<(usize, usize)> {
     let rest = line.get(*pos..)?;
     let start = *pos + rest.iter().position(|&b| !is_blank(b))?;
-    let len = find_blank(&line[start..]).unwrap_or(line.len() - start);
-    *pos = start + len;
-    Some((start, start + len))
-}
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// The first byte ≤ `b' '` in `hay`, eight bytes at a time: fields are a few
-/// bytes long, where `memchr`'s dispatch costs more than the scan. In a word,
-/// `(x - 0x21…) & !x & 0x80…` flags bytes below 0x21; the lowest flag is
-/// exact (borrows only run upwards), which is the one taken.
-#[inline]
-fn find_blank(hay: &[u8]) -> Option<usize> {
-    let mut chunks = hay.chunks_exact(8);
-    for (n, chunk) in chunks.by_ref().enumerate() {
-        let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0xff; 8]));
-        let found = x.wrapping_sub(ONES * 0x21) & !x & HIGHS;
-        if found != 0 {
-            return Some(n * 8 + (found.trailing_zeros() / 8) as usize);
-        }
-    }
-    let tail = chunks.remainder();
-    let base = hay.len() - tail.len();
-    tail.iter().position(|&b| is_blank(b)).map(|i| base + i)
+    let end = find_below(line, start, b' ' + 1).unwrap_or(line.len());
+    *pos = end;
+    Some((start, end))
 }
 
 /// The blank-separated words of `line`.
@@ -1078,41 +1057,6 @@ fn ip_version(s: &[u8]) -> Option<bool> {
     }
     let ip: IpAddr = std::str::from_utf8(s).ok()?.parse().ok()?;
     Some(ip.is_ipv4())
-}
-
-/// A dotted-quad IPv4 address: four decimal octets ≤ 255, no leading zeros
-/// (which some parsers read as octal), as `Ipv4Addr`'s parser accepts.
-pub(crate) fn is_ipv4(s: &[u8]) -> bool {
-    if s.len() < 7 || s.len() > 15 {
-        return false;
-    }
-    let mut octets = 0;
-    let mut value: u32 = 0;
-    let mut digits = 0;
-    for &b in s {
-        match b {
-            b'0'..=b'9' => {
-                if digits == 1 && value == 0 {
-                    return false;
-                }
-                value = value * 10 + u32::from(b - b'0');
-                digits += 1;
-                if digits > 3 || value > 255 {
-                    return false;
-                }
-            }
-            b'.' => {
-                if digits == 0 || octets == 3 {
-                    return false;
-                }
-                octets += 1;
-                value = 0;
-                digits = 0;
-            }
-            _ => return false,
-        }
-    }
-    octets == 3 && digits > 0
 }
 
 /// Input shown in an error message: lossy UTF-8, cut after 40 characters.
@@ -1812,21 +1756,6 @@ mod tests {
             let _ = VpcFlowParser::default().parse(&Bytes::from(bytes.clone()), &e, &mut out);
             e.meta.header = Some(Bytes::from_static(V5_FORMAT.as_bytes()));
             let _ = VpcFlowParser::default().parse(&Bytes::from(bytes), &e, &mut out);
-        }
-
-        #[test]
-        fn word_scans_agree_with_bytewise(hay in prop::collection::vec(
-            prop::sample::select(vec![b' ', b'\t', b'\n', 0u8, b'!', b'a', b'-', 0x80, 0xa0, 0xff, 0x21, 0x20]),
-            0..40,
-        )) {
-            prop_assert_eq!(find_blank(&hay), hay.iter().position(|&b| b <= b' '));
-        }
-
-        #[test]
-        fn ipv4_check_agrees_with_std(text in "[0-9.]{0,16}", ip in any::<std::net::Ipv4Addr>()) {
-            let std_ok = text.parse::<std::net::Ipv4Addr>().is_ok();
-            prop_assert_eq!(is_ipv4(text.as_bytes()), std_ok, "{}", text);
-            prop_assert!(is_ipv4(ip.to_string().as_bytes()));
         }
 
         #[test]
