@@ -25,12 +25,19 @@ impl Drop for Weir {
     }
 }
 
-/// Starts weir with a tcp input (`options` added to it) and a stdout output.
+/// Starts weir with a tcp input (`options` added to it), two workers and a
+/// stdout output.
 fn start(options: &str, filters: &str) -> Weir {
+    start_with_workers(2, options, filters)
+}
+
+/// As [`start`], with `workers` worker threads. Only with one worker do events
+/// from separate batches of a connection reach the output in the order read.
+fn start_with_workers(workers: usize, options: &str, filters: &str) -> Weir {
     let port = free_port();
     let api = free_port();
     let p = pipeline(&format!(
-        "api: {{ listen: '127.0.0.1:{api}' }}\nworkers: 2\nshutdown_timeout: 20s\n\
+        "api: {{ listen: '127.0.0.1:{api}' }}\nworkers: {workers}\nshutdown_timeout: 20s\n\
          inputs:\n  net: {{ type: tcp, address: '127.0.0.1:{port}'{options} }}\n\
          filters:\n{filters}\noutputs:\n  out: {{ type: stdout }}\n"
     ));
@@ -91,7 +98,9 @@ fn json_framing_ndjson_bare_documents_and_bad_lines() {
 
 #[test]
 fn lines_framing_with_crlf_and_invalid_utf8() {
-    let mut w = start("", "  []");
+    // One worker: the unterminated "third" is flushed at end of stream in a
+    // batch of its own, which a second worker could deliver first.
+    let mut w = start_with_workers(1, "", "  []");
     send(w.port, b"first\r\nsecond \xc3\x28 bad\n\nthird");
     let events = read_json_lines(
         w.child.stdout.take().expect("stdout"),
