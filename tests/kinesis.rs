@@ -58,7 +58,8 @@ fn start_weir(moto: &Moto, p: &Path) -> Weir {
 fn stop_weir(mut weir: Weir) {
     let mut child = weir.0.take().expect("running");
     signal(&child, "TERM");
-    let status = wait_exit(&mut child, Duration::from_secs(20));
+    // Releasing leases and storing checkpoints are calls to moto.
+    let status = wait_exit(&mut child, Duration::from_secs(60));
     assert!(status.success(), "weir exited with {status}");
 }
 

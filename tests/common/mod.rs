@@ -52,7 +52,7 @@ pub fn wait_for_port(port: u16) {
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
-            start.elapsed() < Duration::from_secs(20),
+            start.elapsed() < Duration::from_secs(60),
             "port {port} never opened"
         );
         std::thread::sleep(Duration::from_millis(20));
