@@ -586,9 +586,10 @@ fn a_message_stays_hidden_while_its_object_is_slowly_delivered() {
     const LINES: u64 = 400;
     let moto = Moto::start();
     let es = Osmem::start();
-    // Every _bulk answered 700 ms late: the object takes ~6 s to deliver,
-    // three times the 2 s visibility timeout.
-    let slow = slow_bulks(&es, Duration::from_millis(700));
+    // Every _bulk answered 1 s late: the object takes ~8 s to deliver,
+    // well over twice the 3 s visibility timeout. (The lease is renewed every
+    // half timeout; 2 s left only 1 s for a renewal call to a loaded moto.)
+    let slow = slow_bulks(&es, Duration::from_millis(1000));
     let url = notifying_bucket(
         &moto,
         "slow",
@@ -608,7 +609,7 @@ fn a_message_stays_hidden_while_its_object_is_slowly_delivered() {
         &[
             "bucket: slow",
             &format!("sqs_queue_url: '{url}'"),
-            "visibility_timeout: 2s",
+            "visibility_timeout: 3s",
             "concurrency: 2",
         ],
         &format!(
@@ -633,11 +634,11 @@ fn a_message_stays_hidden_while_its_object_is_slowly_delivered() {
         },
     );
     assert!(
-        started.elapsed() > Duration::from_secs(4),
+        started.elapsed() > Duration::from_secs(6),
         "the output was not slow enough to outlast the visibility timeout"
     );
     // Longer than a lapsed lease would take to bring the message back.
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(4));
     let text = metrics(api);
     w.stop();
     assert_eq!(
