@@ -161,6 +161,24 @@ async fn no_status_for(rx: &mut mpsc::UnboundedReceiver<(usize, BatchStatus)>, d
     }
 }
 
+/// Waits until the outputs have taken `n` events between them, checking
+/// all the while that no batch resolves.
+async fn wait_seen(
+    seen: &Mutex<usize>,
+    n: usize,
+    rx: &mut mpsc::UnboundedReceiver<(usize, BatchStatus)>,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while *seen.lock().unwrap() < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outputs took {} of {n} events",
+            *seen.lock().unwrap()
+        );
+        no_status_for(rx, Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_wait_for_every_output() {
     let (tx, mut statuses) = mpsc::unbounded_channel();
@@ -195,7 +213,8 @@ async fn acks_wait_for_every_output() {
         Chain::default(),
     );
     let run = tokio::spawn(run_pipeline(p, CancellationToken::new()));
-    no_status_for(&mut statuses, Duration::from_millis(500)).await;
+    wait_seen(&seen, 12, &mut statuses).await;
+    no_status_for(&mut statuses, Duration::from_millis(300)).await;
     assert_eq!(*seen.lock().unwrap(), 12, "both outputs hold both batches");
     release_a.send(true).unwrap();
     no_status_for(&mut statuses, Duration::from_millis(300)).await;
@@ -322,16 +341,15 @@ async fn drop_newest_keeps_a_stuck_output_from_holding_the_others_back() {
     let run = tokio::spawn(run_pipeline(p, CancellationToken::new()));
     // The stuck output's buffer holds 2 batches (plus what its task took);
     // every other batch resolves even though that output never releases.
+    // However slowly they resolve: a stuck output holding the others back
+    // would leave most unresolved for good.
     let mut resolved = 0;
-    while tokio::time::timeout(Duration::from_secs(2), statuses.recv())
-        .await
-        .ok()
-        .flatten()
-        .is_some()
-    {
-        resolved += 1;
+    while resolved < 16 {
+        match tokio::time::timeout(Duration::from_secs(30), statuses.recv()).await {
+            Ok(Some(_)) => resolved += 1,
+            _ => panic!("only {resolved} of 20 batches resolved"),
+        }
     }
-    assert!(resolved >= 16, "only {resolved} of 20 batches resolved");
     release_stuck.send(true).unwrap();
     run.await.unwrap().unwrap();
 }

@@ -614,7 +614,7 @@ fn metrics_count_indexed_conflicts_and_id_fallbacks() {
         s.write_all(originals.as_bytes()).expect("write");
         // The replays go after the originals are indexed (a fixed pause is
         // not enough on a loaded machine: they would share a bulk request).
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while metric(
             &scrape(api),
             "weir_elasticsearch_documents_total",
@@ -630,7 +630,7 @@ fn metrics_count_indexed_conflicts_and_id_fallbacks() {
         s.write_all(replays.as_bytes()).expect("write");
     }
     let labels = ["component=\"es\""];
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut text = String::new();
     while std::time::Instant::now() < deadline {
         text = scrape(api);
@@ -639,12 +639,15 @@ fn metrics_count_indexed_conflicts_and_id_fallbacks() {
             "weir_elasticsearch_documents_total",
             &["result=\"conflict\""],
         );
+        // The sent counter is bumped just after the per-document ones: a
+        // scrape in between would see it behind.
         if conflicts == Some(10.0)
             && metric(
                 &text,
                 "weir_elasticsearch_documents_total",
                 &["result=\"indexed\""],
             ) == Some(51.0)
+            && metric(&text, "weir_component_sent_events_total", &labels) == Some(61.0)
         {
             break;
         }

@@ -58,7 +58,8 @@ fn start_weir(moto: &Moto, p: &Path) -> Weir {
 fn stop_weir(mut weir: Weir) {
     let mut child = weir.0.take().expect("running");
     signal(&child, "TERM");
-    let status = wait_exit(&mut child, Duration::from_secs(20));
+    // Releasing leases and storing checkpoints are calls to moto.
+    let status = wait_exit(&mut child, Duration::from_secs(60));
     assert!(status.success(), "weir exited with {status}");
 }
 
@@ -78,7 +79,9 @@ fn messages(docs: &[serde_json::Value]) -> Vec<String> {
 }
 
 /// A pipeline reading `stream` with `options` (YAML flow-map entries) into a
-/// file output `out.ndjson` in the pipeline's directory.
+/// file output `out.ndjson` in the pipeline's directory. One worker: the
+/// batches of a shard then reach the file in the order read, which some
+/// tests check line by line.
 fn to_file(
     moto: &Moto,
     stream: &str,
@@ -99,7 +102,7 @@ fn to_file_via(
     let api = free_port();
     let out = p.dir.path().join("out.ndjson");
     let text = format!(
-        "api: {{ listen: '127.0.0.1:{api}' }}\ndata_dir: '{dir}'\ninputs:\n  k:\n    type: kinesis\n    stream_name: {stream}\n    \
+        "api: {{ listen: '127.0.0.1:{api}' }}\nworkers: 1\ndata_dir: '{dir}'\ninputs:\n  k:\n    type: kinesis\n    stream_name: {stream}\n    \
          endpoint: '{endpoint}'\n    poll_interval: 200ms\n    shard_sync_interval: 1s\n{options}\
          outputs:\n  f: {{ type: file, path: '{out}' }}\n",
         dir = data_dir.display(),
@@ -153,7 +156,7 @@ fn cloudwatch_subscription_events_arrive_in_elasticsearch_with_their_fields() {
         url = es.url,
     ));
     let weir = start_weir(&moto, &p.path);
-    wait_until(Duration::from_secs(20), "6 documents", || {
+    wait_until(Duration::from_secs(60), "6 documents", || {
         es.count("cwl") >= 6
     });
     std::thread::sleep(Duration::from_millis(500));
@@ -206,7 +209,7 @@ fn a_shard_split_mid_stream_loses_nothing_and_children_start_after_the_parent() 
     let data = tempfile::tempdir().unwrap();
     let (p, out, api) = to_file(&moto, "split", "", data.path());
     let weir = start_weir(&moto, &p.path);
-    wait_until(Duration::from_secs(15), "the first 20 records", || {
+    wait_until(Duration::from_secs(60), "the first 20 records", || {
         lines_of(&out).len() >= 20
     });
     // More records, then the split while they are still unread. (moto
@@ -221,14 +224,14 @@ fn a_shard_split_mid_stream_loses_nothing_and_children_start_after_the_parent() 
         "client('kinesis').split_shard(StreamName='split', ShardToSplit='shardId-000000000000', \
          NewStartingHashKey=str(2**127))\n",
     );
-    wait_until(Duration::from_secs(15), "all 50 records", || {
+    wait_until(Duration::from_secs(60), "all 50 records", || {
         lines_of(&out).len() >= 50
     });
     // The parent is finished once everything is acknowledged; then both
     // children get readers.
     let cp_path = data.path().join("checkpoints/test/k.json");
     wait_until(
-        Duration::from_secs(15),
+        Duration::from_secs(60),
         "the parent's SHARD_END and the children's readers",
         || {
             let cp = std::fs::read_to_string(&cp_path).unwrap_or_default();
@@ -261,7 +264,7 @@ fn a_restart_resumes_from_the_checkpoint_without_rereading() {
     let data = tempfile::tempdir().unwrap();
     let (p, out, _) = to_file(&moto, "rs", "", data.path());
     let weir = start_weir(&moto, &p.path);
-    wait_until(Duration::from_secs(15), "15 records", || {
+    wait_until(Duration::from_secs(60), "15 records", || {
         lines_of(&out).len() >= 15
     });
     stop_weir(weir);
@@ -271,7 +274,7 @@ fn a_restart_resumes_from_the_checkpoint_without_rereading() {
         .collect();
     put_records(&moto, "rs", &second);
     let weir = start_weir(&moto, &p.path);
-    wait_until(Duration::from_secs(15), "25 records", || {
+    wait_until(Duration::from_secs(60), "25 records", || {
         lines_of(&out).len() >= 25
     });
     std::thread::sleep(Duration::from_millis(1000));
@@ -309,7 +312,7 @@ fn kpl_aggregated_records_arrive_as_their_user_records() {
     let data = tempfile::tempdir().unwrap();
     let (p, out, _) = to_file(&moto, "kpl", "", data.path());
     let weir = start_weir(&moto, &p.path);
-    wait_until(Duration::from_secs(15), "205 events", || {
+    wait_until(Duration::from_secs(60), "205 events", || {
         lines_of(&out).len() >= 205
     });
     std::thread::sleep(Duration::from_millis(500));
@@ -389,7 +392,7 @@ fn two_instances_split_the_shards_through_a_lease_table_and_deliver_each_event_o
         wait_for_port(api);
     }
     // Both end up holding shards, all four between them.
-    wait_until(Duration::from_secs(20), "the leases to be balanced", || {
+    wait_until(Duration::from_secs(60), "the leases to be balanced", || {
         let held: Vec<f64> = apis
             .iter()
             .map(|a| metric(*a, "weir_kinesis_leases_held"))
@@ -397,7 +400,7 @@ fn two_instances_split_the_shards_through_a_lease_table_and_deliver_each_event_o
         held.iter().all(|h| *h >= 1.0) && held.iter().sum::<f64>() == 4.0
     });
     put(40, 40);
-    wait_until(Duration::from_secs(20), "80 documents", || {
+    wait_until(Duration::from_secs(60), "80 documents", || {
         es.count("shared") >= 80
     });
     std::thread::sleep(Duration::from_millis(1000));
@@ -432,6 +435,16 @@ fn two_instances_split_the_shards_through_a_lease_table_and_deliver_each_event_o
             checkpoint.parse::<u64>().is_ok(),
             "{key}: checkpoint {checkpoint:?}"
         );
+    }
+}
+
+/// A child process killed when dropped.
+struct Renewer(Child);
+
+impl Drop for Renewer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -494,12 +507,12 @@ fn a_killed_instances_expired_leases_are_taken_over_and_nothing_is_lost() {
 
         let (_pa, mut a, api_a) = instance();
         let pid_a = a.0.as_ref().expect("running").id();
-        wait_until(Duration::from_secs(15), "A to hold all 4 leases", || {
+        wait_until(Duration::from_secs(60), "A to hold all 4 leases", || {
             metric(api_a, "weir_kinesis_leases_held") == 4.0
         });
         // Killed once it has delivered and checkpointed part of every
         // shard; the records put after the kill are B's alone.
-        wait_until(Duration::from_secs(15), "A's checkpoints", || {
+        wait_until(Duration::from_secs(60), "A's checkpoints", || {
             es.count("crash") >= 30
                 && lease_items(&moto, "crash-leases")
                     .iter()
@@ -531,12 +544,12 @@ fn a_killed_instances_expired_leases_are_taken_over_and_nothing_is_lost() {
         let (_pb, b, api_b) = instance();
         let pid_b = b.0.as_ref().expect("running").id();
         wait_until(
-            Duration::from_secs(15),
+            Duration::from_secs(60),
             "B to take over all 4 leases",
             || metric(api_b, "weir_kinesis_leases_held") == 4.0 && owned_by(pid_b),
         );
         putter.join().expect("putter");
-        wait_until(Duration::from_secs(20), "120 documents", || {
+        wait_until(Duration::from_secs(60), "120 documents", || {
             es.count("crash") >= 120
         });
         std::thread::sleep(Duration::from_millis(1000));
@@ -665,10 +678,9 @@ fn leases_of_shards_the_stream_no_longer_lists_are_deleted() {
     let (p, out, _) = to_file(
         &moto,
         "old",
-        "    leases: { dynamodb_table: weir-stale, lease_duration: 2s }\n",
+        "    leases: { dynamodb_table: weir-stale, lease_duration: 4s }\n",
         data.path(),
     );
-    let weir = start_weir(&moto, &p.path);
     let keys = || -> Vec<String> {
         let out = moto.python(
             "items = client('dynamodb').scan(TableName='weir-stale', ConsistentRead=True)['Items']\n\
@@ -676,27 +688,45 @@ fn leases_of_shards_the_stream_no_longer_lists_are_deleted() {
         );
         serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
     };
-    // Keep the live owner renewing while weir runs.
-    let renew = |counter: u64| {
-        moto.python(&format!(
-            "client('dynamodb').update_item(TableName='weir-stale', \
-             Key={{'leaseKey': {{'S': 'shardId-000000000073'}}}}, \
-             UpdateExpression='SET leaseCounter = :c', \
-             ExpressionAttributeValues={{':c': {{'N': '{counter}'}}}})\n"
-        ));
-    };
+    // Keep the live owner renewing while weir runs: one process renewing
+    // every 200 ms (a Python process per renewal can take longer than the
+    // lease duration to start on a loaded machine, and the lease expires).
+    let renewer = Renewer(
+        moto.env(&mut std::process::Command::new(moto::venv_bin("python")))
+            .arg("-c")
+            .arg(
+                "import os, sys, threading, boto3\n\
+                 d = boto3.client('dynamodb', endpoint_url=os.environ['MOTO_ENDPOINT'])\n\
+                 stop = threading.Event()\n\
+                 threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()\n\
+                 counter = 1\n\
+                 while not stop.is_set():\n    \
+                     counter += 1\n    \
+                     d.update_item(TableName='weir-stale', Key={'leaseKey': {'S': 'shardId-000000000073'}}, \
+                     UpdateExpression='SET leaseCounter = :c', ExpressionAttributeValues={':c': {'N': str(counter)}})\n    \
+                     stop.wait(0.2)\n",
+            )
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start the renewing owner"),
+    );
+    let weir = start_weir(&moto, &p.path);
+    // The stale leases go once weir has watched them for a lease duration;
+    // the live one must survive twice that (and more, while waiting).
+    let want = ["shardId-000000000000", "shardId-000000000073"];
     let start = Instant::now();
-    let mut counter = 1;
-    while start.elapsed() < Duration::from_secs(8) {
-        counter += 1;
-        renew(counter);
+    while start.elapsed() < Duration::from_secs(8)
+        || (keys() != want || lines_of(&out).is_empty())
+            && start.elapsed() < Duration::from_secs(60)
+    {
         std::thread::sleep(Duration::from_millis(500));
     }
     assert_eq!(
         keys(),
-        ["shardId-000000000000", "shardId-000000000073"],
+        want,
         "the finished, free and expired leases of unlisted shards go; the live one stays"
     );
     assert_eq!(messages(&lines_of(&out)), ["one"]);
     stop_weir(weir);
+    drop(renewer);
 }

@@ -480,7 +480,7 @@ s3.put_object(Bucket='incoming', Key='elsewhere/x.txt', Body=b'no\n')
 url = sqs.get_queue_url(QueueName='events')['QueueUrl']\n\
 a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['All'])['Attributes']\n\
 print(int(a['ApproximateNumberOfMessages']) + int(a['ApproximateNumberOfMessagesNotVisible']))\n";
-    wait_for(Duration::from_secs(20), "an empty queue", &refs, || {
+    wait_for(Duration::from_secs(60), "an empty queue", &refs, || {
         moto.python(check_empty).trim() == "0"
     });
     std::thread::sleep(Duration::from_millis(500));
@@ -557,7 +557,7 @@ print(url)
 url = sqs.get_queue_url(QueueName='mixed')['QueueUrl']\n\
 a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['All'])['Attributes']\n\
 print(int(a['ApproximateNumberOfMessages']) + int(a['ApproximateNumberOfMessagesNotVisible']))\n";
-    wait_for(Duration::from_secs(20), "an empty queue", &[&w], || {
+    wait_for(Duration::from_secs(60), "an empty queue", &[&w], || {
         moto.python(check_empty).trim() == "0"
     });
     std::thread::sleep(Duration::from_millis(500));
@@ -586,9 +586,10 @@ fn a_message_stays_hidden_while_its_object_is_slowly_delivered() {
     const LINES: u64 = 400;
     let moto = Moto::start();
     let es = Osmem::start();
-    // Every _bulk answered 700 ms late: the object takes ~6 s to deliver,
-    // three times the 2 s visibility timeout.
-    let slow = slow_bulks(&es, Duration::from_millis(700));
+    // Every _bulk answered 1 s late: the object takes ~8 s to deliver,
+    // well over twice the 3 s visibility timeout. (The lease is renewed every
+    // half timeout; 2 s left only 1 s for a renewal call to a loaded moto.)
+    let slow = slow_bulks(&es, Duration::from_millis(1000));
     let url = notifying_bucket(
         &moto,
         "slow",
@@ -608,7 +609,7 @@ fn a_message_stays_hidden_while_its_object_is_slowly_delivered() {
         &[
             "bucket: slow",
             &format!("sqs_queue_url: '{url}'"),
-            "visibility_timeout: 2s",
+            "visibility_timeout: 3s",
             "concurrency: 2",
         ],
         &format!(
@@ -633,11 +634,11 @@ fn a_message_stays_hidden_while_its_object_is_slowly_delivered() {
         },
     );
     assert!(
-        started.elapsed() > Duration::from_secs(4),
+        started.elapsed() > Duration::from_secs(6),
         "the output was not slow enough to outlast the visibility timeout"
     );
     // Longer than a lapsed lease would take to bring the message back.
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(4));
     let text = metrics(api);
     w.stop();
     assert_eq!(
@@ -690,7 +691,7 @@ s3.put_object(Bucket='big', Key='data/one.log.gz', Body=gzip.compress(body.encod
     // The checkpoint has recorded part of the object.
     let checkpoint = dir.path().join("data/checkpoints/p/big.json");
     wait_for(
-        Duration::from_secs(10),
+        Duration::from_secs(60),
         "a partial checkpoint",
         &[&w],
         || std::fs::read_to_string(&checkpoint).is_ok_and(|t| t.contains("\"lines\"")),
@@ -712,7 +713,7 @@ s3.put_object(Bucket='big', Key='data/one.log.gz', Body=gzip.compress(body.encod
     wait_for(Duration::from_secs(60), "every line", &[&w], || {
         es.count("lines") >= LINES
     });
-    wait_for(Duration::from_secs(20), "the object done", &[&w], || {
+    wait_for(Duration::from_secs(60), "the object done", &[&w], || {
         metric(&metrics(api2), "weir_s3_objects_total", "result=\"done\"") >= 1.0
     });
     let skipped = metric(&metrics(api2), "weir_s3_lines_skipped_total", "big");
@@ -825,10 +826,10 @@ s3.put_object(Bucket='churn', Key='logs/kept.txt', Body=''.join(f'kept {i}\n' fo
         &file_output(&out),
     );
     let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
-    wait_for(Duration::from_secs(20), "12 events", &[&w], || {
+    wait_for(Duration::from_secs(60), "12 events", &[&w], || {
         line_count(&out) >= 12
     });
-    wait_for(Duration::from_secs(20), "an empty queue", &[&w], || {
+    wait_for(Duration::from_secs(60), "an empty queue", &[&w], || {
         queue_depth(&moto, "gone") == "0"
     });
     // Longer than the 2 s lease: a message left undeleted would come back
@@ -857,13 +858,15 @@ s3.put_object(Bucket='churn', Key='logs/kept.txt', Body=''.join(f'kept {i}\n' fo
 
 #[test]
 fn polling_skips_objects_before_since_and_reads_young_ones_once_settled() {
-    const SETTLE: Duration = Duration::from_secs(3);
+    // Long enough that weir, however slowly it starts, lists `b-new.log`
+    // young at least once: settled at once, it would be read on the listing
+    // that skips `a-old.log`, and the order checked below would not show.
+    const SETTLE: Duration = Duration::from_secs(8);
     let moto = Moto::start();
     // moto stamps LastModified with the upload's wall-clock time, to the
     // second: `since` falls between the two uploads with a second to spare.
-    let since = moto
-        .python(
-            r#"
+    let printed = moto.python(
+        r#"
 import datetime
 s3 = client('s3')
 s3.create_bucket(Bucket='timed')
@@ -873,11 +876,20 @@ since = datetime.datetime.now(datetime.timezone.utc)
 time.sleep(1.1)
 s3.put_object(Bucket='timed', Key='b-new.log', Body=''.join(f'new {i}\n' for i in range(1, 8)).encode())
 print(since.isoformat())
+print(s3.head_object(Bucket='timed', Key='b-new.log')['LastModified'].timestamp())
 "#,
-        )
-        .trim()
-        .to_owned();
+    );
     let uploaded = Instant::now();
+    let (since, modified) = printed
+        .trim()
+        .split_once('\n')
+        .unwrap_or_else(|| panic!("since and LastModified: {printed}"));
+    let since = since.to_owned();
+    // `b-new.log` may be read from LastModified + settle_time on (the same
+    // clock as weir's, on this machine).
+    let settled_at = std::time::UNIX_EPOCH
+        + Duration::from_secs_f64(modified.trim().parse().expect("LastModified"))
+        + SETTLE;
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.ndjson");
     let pipeline = dir.path().join("p.yaml");
@@ -898,11 +910,12 @@ print(since.isoformat())
     );
     let w = Weir::start(&moto, &pipeline, dir.path(), "weir");
     // `a-old.log` is settled (uploaded 2.6 s before `b-new.log`, stamped up
-    // to a second earlier) once a listing skips it as older than `since`;
+    // to a second earlier) when a listing skips it as older than `since`;
     // `b-new.log`, behind it, is listed then but left for later.
     let mut first_line: Option<Duration> = None;
+    let mut first_line_at = None;
     let mut skipped_at: Option<Duration> = None;
-    wait_for(Duration::from_secs(20), "7 events", &[&w], || {
+    wait_for(Duration::from_secs(60), "7 events", &[&w], || {
         // Both read before either is stamped: seen in one look, they tie.
         let skipped = objects(&metrics(api), "skipped") >= 1.0;
         let n = line_count(&out);
@@ -912,6 +925,7 @@ print(since.isoformat())
         }
         if n > 0 && first_line.is_none() {
             first_line = Some(now);
+            first_line_at = Some(std::time::SystemTime::now());
         }
         n >= 7
     });
@@ -928,11 +942,11 @@ print(since.isoformat())
         skipped_at < first_line,
         "b-new.log was read on the listing that skipped a-old.log ({skipped_at:?}, {first_line:?})"
     );
-    // Stamped at most a second early, so settled no sooner than 2 s after
-    // the upload returned (a little less: the upload returned after it).
+    let first_line_at = first_line_at.expect("lines arrived");
     assert!(
-        first_line > SETTLE - Duration::from_millis(1500),
-        "b-new.log was read {first_line:?} after its upload, before settle_time"
+        first_line_at >= settled_at,
+        "b-new.log was read {:?} before LastModified + settle_time",
+        settled_at.duration_since(first_line_at).unwrap_or_default()
     );
     assert_eq!(objects(&text, "skipped"), 1.0, "{text}");
     assert_eq!(objects(&text, "done"), 1.0, "{text}");
@@ -1028,11 +1042,17 @@ fn an_object_whose_batch_an_output_failed_is_read_again_and_not_checkpointed() {
         &archive_output(&moto),
     );
     let mut w = Weir::start(&moto, &pipeline, dir.path(), "weir");
+    // The output counts an object given up just after failing its batches:
+    // wait for both counts, not one and then assume the other.
     wait_for(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "two failed attempts",
         &[&w],
-        || objects(&metrics(api), "failed") >= 2.0,
+        || {
+            let text = metrics(api);
+            objects(&text, "failed") >= 2.0
+                && metric(&text, "weir_s3_output_objects_total", "result=\"failed\"") >= 2.0
+        },
     );
     let text = metrics(api);
     assert!(
@@ -1055,10 +1075,10 @@ fn an_object_whose_batch_an_output_failed_is_read_again_and_not_checkpointed() {
 
     // The bucket appears; the next attempt delivers the object.
     moto.python("client('s3').create_bucket(Bucket='archive')\n");
-    wait_for(Duration::from_secs(20), "the object done", &[&w], || {
+    wait_for(Duration::from_secs(60), "the object done", &[&w], || {
         objects(&metrics(api), "done") >= 1.0
     });
-    wait_for(Duration::from_secs(10), "the checkpoint", &[&w], || {
+    wait_for(Duration::from_secs(60), "the checkpoint", &[&w], || {
         std::fs::read_to_string(&checkpoint)
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
@@ -1111,7 +1131,7 @@ fn a_notification_whose_object_an_output_failed_stays_queued_until_delivered() {
         )
     };
     wait_for(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "the message given up",
         &[&w],
         || message(&metrics(api), "failed") >= 1.0,
@@ -1125,12 +1145,12 @@ fn a_notification_whose_object_an_output_failed_stays_queued_until_delivered() {
     // The bucket appears; the message, received again, is delivered.
     moto.python("client('s3').create_bucket(Bucket='archive')\n");
     wait_for(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "the message deleted",
         &[&w],
         || message(&metrics(api), "deleted") >= 1.0,
     );
-    wait_for(Duration::from_secs(10), "an empty queue", &[&w], || {
+    wait_for(Duration::from_secs(60), "an empty queue", &[&w], || {
         queue_depth(&moto, "retry") == "0"
     });
     let text = metrics(api);

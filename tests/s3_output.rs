@@ -371,17 +371,25 @@ fn max_age_uploads_while_the_input_is_still_open() {
             break found;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "no object within 15 s although max_age is 1s"
+            start.elapsed() < Duration::from_secs(60),
+            "no object within 60 s although max_age is 1s"
         );
         std::thread::sleep(Duration::from_millis(300));
     };
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].text, "early 1\nearly 2\n");
     // The upload is counted (the object was gzip: stored bytes differ from
-    // the 16 bytes of text).
-    let metrics = scrape(w.api);
+    // the 16 bytes of text) once weir has read the answer to it, which may
+    // be a moment after the object is visible.
     let labels = "component=\"s\",pipeline=\"test\"";
+    wait_for_metric(
+        w.api,
+        "weir_s3_output_objects_total",
+        &[labels, "result=\"uploaded\""],
+        1.0,
+        Duration::from_secs(30),
+    );
+    let metrics = scrape(w.api);
     for line in [
         format!("weir_s3_output_objects_total{{{labels},result=\"uploaded\"}} 1"),
         format!("weir_s3_output_open_objects{{{labels}}} 0"),
@@ -443,6 +451,8 @@ fn sigterm_uploads_the_open_objects_before_exit() {
     let input: String = (0..200).map(|i| format!("term {i}\n")).collect();
     conn.write_all(input.as_bytes()).unwrap();
     conn.flush().unwrap();
+    // Shutdown stops reading sockets: everything must have been read first.
+    wait_for_received(w.api, "in", 200);
     // The default max_age (5 minutes) is far away: only the shutdown can
     // upload the object. The connection stays open.
     std::thread::sleep(Duration::from_secs(2));
@@ -549,7 +559,7 @@ mod acks {
         pending_for(&mut a_rx, Duration::from_secs(1)).await;
         assert_eq!(b_rx.try_status(), None);
         tokio::task::block_in_place(|| create_bucket(&moto, "acked"));
-        let status = tokio::time::timeout(Duration::from_secs(10), &mut a_rx)
+        let status = tokio::time::timeout(Duration::from_secs(60), &mut a_rx)
             .await
             .expect("A acknowledged once its object is uploaded");
         assert_eq!(status, BatchStatus::Delivered);

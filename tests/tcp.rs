@@ -15,6 +15,8 @@ use common::*;
 struct Weir {
     child: Child,
     port: u16,
+    /// The API port (`/metrics`).
+    api: u16,
     _pipeline: Pipeline,
 }
 
@@ -52,6 +54,7 @@ fn start_with_workers(workers: usize, options: &str, filters: &str) -> Weir {
     Weir {
         child,
         port,
+        api,
         _pipeline: p,
     }
 }
@@ -116,7 +119,9 @@ fn lines_framing_with_crlf_and_invalid_utf8() {
 
 #[test]
 fn a_100_megabyte_line_is_truncated_and_memory_stays_bounded() {
-    let mut w = start(", max_line_bytes: 1048576", "  []");
+    // One worker: "after" may come in a read (a batch) of its own, which a
+    // second worker could deliver before the truncated line.
+    let mut w = start_with_workers(1, ", max_line_bytes: 1048576", "  []");
     let pid = w.child.id();
     let port = w.port;
     let peak = Arc::new(AtomicU64::new(0));
@@ -206,11 +211,29 @@ fn thousands_of_connections_and_the_connection_limit() {
     drop(conns);
 
     let mut w = start(", max_connections: 2", "  []");
-    // Let the readiness probe's connection finish and free its slot.
-    std::thread::sleep(Duration::from_millis(500));
+    // The readiness probe's connection holds a slot until weir has served
+    // it. A marker connection, accepted after it (the accept queue is
+    // first in, first out), shows it was accepted; no open connection then
+    // means both are done and every slot is free.
+    send(w.port, b"marker\n");
+    let lines = JsonLines::new(w.child.stdout.take().expect("stdout"));
+    let marker = lines.take(1, Duration::from_secs(30));
+    assert_eq!(marker.len(), 1, "the marker never arrived");
+    assert_eq!(marker[0]["message"], "marker");
+    let open = |n: f64| {
+        wait_for_metric(
+            w.api,
+            "weir_tcp_connections_open",
+            &["component=\"net\""],
+            n,
+            Duration::from_secs(30),
+        )
+    };
+    open(0.0);
     let _a = TcpStream::connect(("127.0.0.1", w.port)).expect("connect");
     let _b = TcpStream::connect(("127.0.0.1", w.port)).expect("connect");
-    std::thread::sleep(Duration::from_millis(200));
+    // Both served (each holding a slot) before the third arrives.
+    open(2.0);
     let mut c = TcpStream::connect(("127.0.0.1", w.port)).expect("connect");
     c.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
@@ -307,7 +330,8 @@ fn sigterm_drains_in_flight_events_and_exits_zero() {
     }
     let mut s = TcpStream::connect(("127.0.0.1", w.port)).expect("connect");
     s.write_all(data.as_bytes()).expect("write");
-    std::thread::sleep(Duration::from_millis(1500));
+    // Shutdown stops reading sockets: signal only once everything was read.
+    wait_for_received(w.api, "net", 2000);
     signal(&w.child, "TERM");
     let events = read_json_lines(
         w.child.stdout.take().expect("stdout"),

@@ -41,34 +41,42 @@ pub fn venv_bin(name: &str) -> PathBuf {
 }
 
 impl Moto {
-    /// Starts a fresh server and waits until it answers.
+    /// Starts a fresh server and waits until it answers. The port was free
+    /// a moment ago; if another process took it meanwhile (moto exits, or
+    /// something else answers there), moto is started again on another.
     pub fn start() -> Moto {
-        let port = crate::common::free_port();
-        let child = Command::new(venv_bin("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting moto_server");
-        let moto = Moto {
-            child,
-            port,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let start = Instant::now();
-        loop {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                let _ = s.write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n");
-                break;
+        for _ in 0..3 {
+            let port = crate::common::free_port();
+            let child = Command::new(venv_bin("moto_server"))
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting moto_server");
+            let mut moto = Moto {
+                child,
+                port,
+                endpoint: format!("http://127.0.0.1:{port}"),
+            };
+            let start = Instant::now();
+            loop {
+                if let Ok(Some(_)) = moto.child.try_wait() {
+                    break;
+                }
+                match moto_answers(port) {
+                    Some(true) => return moto,
+                    Some(false) => break,
+                    None => {}
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "moto_server did not start on port {port}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "moto_server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
-        moto
+        panic!("moto_server exited at start three times (ports taken?)");
     }
 
     /// Sets the AWS environment (fake credentials, region, no profile files)
@@ -102,5 +110,20 @@ impl Moto {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// Whether moto answers on `port`: `None` when nothing listens (yet),
+/// `Some(false)` when something else does.
+fn moto_answers(port: u16) -> Option<bool> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+    let _ = s.write_all(b"GET /moto-api/data.json HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut head = [0u8; 12];
+    match s.read_exact(&mut head) {
+        Ok(()) => Some(head.ends_with(b" 200")),
+        // Connected while the server was still starting: ask again.
+        Err(_) => None,
     }
 }
