@@ -217,10 +217,13 @@ fn is_plain(s: &[u8]) -> bool {
     // A short string, assembled in a register (a copy into a padded buffer
     // costs a store-forwarding stall larger than the check) over spaces,
     // which need no escaping.
-    let word = tail.iter().enumerate().fold(0x2020_2020_2020_2020u64, |w, (i, &b)| {
-        let shift = 8 * i;
-        (w & !(0xff << shift)) | (u64::from(b) << shift)
-    });
+    let word = tail
+        .iter()
+        .enumerate()
+        .fold(0x2020_2020_2020_2020u64, |w, (i, &b)| {
+            let shift = 8 * i;
+            (w & !(0xff << shift)) | (u64::from(b) << shift)
+        });
     !dirty(word)
 }
 
@@ -403,7 +406,16 @@ mod tests {
         // The plain-string check reads whole words and a space-padded tail:
         // a byte that needs escaping, or any non-ASCII byte, must be seen at
         // every position of every length around the word size.
-        let specials: [&[u8]; 8] = [b"\"", b"\\", b"\n", b"\x01", b"\x7f", b"\xc3\xa9", b"\xff", b" "];
+        let specials: [&[u8]; 8] = [
+            b"\"",
+            b"\\",
+            b"\n",
+            b"\x01",
+            b"\x7f",
+            b"\xc3\xa9",
+            b"\xff",
+            b" ",
+        ];
         for len in 0..=17 {
             for at in 0..len {
                 for special in specials {

@@ -279,10 +279,12 @@ impl Driver {
     }
 
     fn failed(&mut self, object: &OpenObject, e: GaveUp) {
-        object.fail();
+        // Counted before the batches are failed, so that whoever the failure
+        // reaches (an input, a test) already sees it in the metrics.
         self.failed_objects += 1;
         self.uploader.metrics.failed.increment(1);
         self.output.errors.increment(1);
+        object.fail();
         error!(output = %self.name, key = %object.key, events = object.events,
             batches = object.batches(), error = %e,
             "giving up on the object; its batches are reported as failed");
