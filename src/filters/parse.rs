@@ -342,6 +342,45 @@ mod tests {
     }
 
     #[test]
+    fn failure_reasons_name_the_format_once() {
+        let formats = [
+            ("json", "{}"),
+            ("s3_access", "{}"),
+            ("vpc_flow", "{}"),
+            ("syslog", "{}"),
+            ("cloudwatch_subscription", "{}"),
+            ("cloudwatch_export", "{}"),
+            ("grok", "{ patterns: ['%{COMMONAPACHELOG}'] }"),
+        ];
+        for (format, options) in formats {
+            let options = crate::config::yaml::parse(options).unwrap();
+            let parser = crate::parsers::registry::build(format, &options).unwrap();
+            let p = Parse::new(
+                ParseCommon {
+                    format: format.into(),
+                    field: None,
+                    target: None,
+                    on_error: OnError::Tag,
+                    keep_original: false,
+                },
+                parser,
+                &BuildContext {
+                    pipeline: "p".into(),
+                    component: "parse#0".into(),
+                },
+            );
+            let (events, _) = run(&p, &["garbage line here"]);
+            let reason = events[0]
+                .get(&Path::parse("error.message").unwrap())
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let prefix = format!("{format}: ");
+            assert!(reason.starts_with(&prefix), "{reason}");
+            assert!(!reason[prefix.len()..].contains(format), "{reason}");
+        }
+    }
+
+    #[test]
     fn non_objects_need_a_target() {
         let (events, _) = run(&parse(None, None, OnError::Tag), &["[1,2]"]);
         assert!(events[0].has_tag(TAG_PARSE_FAILURE));

@@ -78,8 +78,6 @@ impl Default for CloudwatchExportOptions {
     }
 }
 
-const SUBSCRIPTION: &str = "cloudwatch_subscription";
-const EXPORT: &str = "cloudwatch_export";
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 /// Gzip layers peeled at most: Firehose with S3 compression enabled wraps
 /// CloudWatch's gzip members in a second gzip stream; more is not seen.
@@ -88,7 +86,7 @@ const MAX_GZIP_LAYERS: usize = 3;
 /// `input`, decompressed as long as it starts with the gzip magic bytes (up to
 /// [`MAX_GZIP_LAYERS`] layers), every layer bounded by `max` bytes. Every gzip
 /// member of a layer is read, not just the first.
-fn gunzip_layers(format: &str, input: &Bytes, max: u64) -> Result<Bytes, ParseError> {
+fn gunzip_layers(input: &Bytes, max: u64) -> Result<Bytes, ParseError> {
     let mut data = input.clone();
     for _ in 0..MAX_GZIP_LAYERS {
         if !data.starts_with(GZIP_MAGIC) {
@@ -98,10 +96,10 @@ fn gunzip_layers(format: &str, input: &Bytes, max: u64) -> Result<Bytes, ParseEr
         MultiGzDecoder::new(&data[..])
             .take(max.saturating_add(1))
             .read_to_end(&mut out)
-            .map_err(|e| ParseError::new(format!("{format}: invalid gzip data: {e}")))?;
+            .map_err(|e| ParseError::new(format!("invalid gzip data: {e}")))?;
         if out.len() as u64 > max {
             return Err(ParseError::new(format!(
-                "{format}: the payload decompresses to more than {max} bytes \
+                "the payload decompresses to more than {max} bytes \
                  (max_decompressed_bytes); refusing it as a possible gzip bomb"
             )));
         }
@@ -148,13 +146,13 @@ impl Parser for CloudwatchSubscriptionParser {
 
 impl CloudwatchSubscriptionParser {
     fn parse_all(&self, input: &Bytes, out: &mut Vec<Parsed>) -> Result<(), ParseError> {
-        let data = gunzip_layers(SUBSCRIPTION, input, self.max_decompressed_bytes)?;
+        let data = gunzip_layers(input, self.max_decompressed_bytes)?;
         let mut pos = 0;
         let mut batches = 0;
         while let Some((start, end)) = next_json_object(&data, pos)? {
             let value = parse_value(&data.slice(start..end)).map_err(|e| {
                 ParseError::new(format!(
-                    "{SUBSCRIPTION}: the JSON object at byte {start} of the payload: {}",
+                    "the JSON object at byte {start} of the payload: {}",
                     e.reason
                 ))
             })?;
@@ -164,7 +162,7 @@ impl CloudwatchSubscriptionParser {
         }
         if batches == 0 {
             return Err(ParseError::new(format!(
-                "{SUBSCRIPTION}: expected a JSON object (a subscription batch), found an empty payload"
+                "expected a JSON object (a subscription batch), found an empty payload"
             )));
         }
         Ok(())
@@ -195,7 +193,7 @@ fn next_json_object(b: &[u8], from: usize) -> Result<Option<(usize, usize)>, Par
                 format!("byte 0x{c:02X}")
             };
             return Err(ParseError::new(format!(
-                "{SUBSCRIPTION}: expected `{{` starting a JSON object at byte {i} of the \
+                "expected `{{` starting a JSON object at byte {i} of the \
                  (decompressed) payload, found {found}"
             )));
         }
@@ -236,7 +234,7 @@ fn next_json_object(b: &[u8], from: usize) -> Result<Option<(usize, usize)>, Par
         }
     }
     Err(ParseError::new(format!(
-        "{SUBSCRIPTION}: the JSON object starting at byte {start} of the (decompressed) \
+        "the JSON object starting at byte {start} of the (decompressed) \
          payload is truncated: expected its closing `}}`"
     )))
 }
@@ -259,7 +257,7 @@ fn opt_str(obj: &Fields, key: &str, ctx: &dyn Fn() -> String) -> Result<Option<B
         None | Some(Value::Null) => Ok(None),
         Some(Value::Str(s)) => Ok(Some(s.clone())),
         Some(other) => Err(ParseError::new(format!(
-            "{SUBSCRIPTION}: expected `{key}` to be a string in {}, found {}",
+            "expected `{key}` to be a string in {}, found {}",
             ctx(),
             other.type_name()
         ))),
@@ -271,7 +269,7 @@ fn batch_records(batch: &Value, at: usize, out: &mut Vec<Parsed>) -> Result<(), 
     let where_ = || format!("the JSON object at byte {at}");
     let Value::Object(batch) = batch else {
         return Err(ParseError::new(format!(
-            "{SUBSCRIPTION}: expected a JSON object at byte {at}"
+            "expected a JSON object at byte {at}"
         )));
     };
     match batch.get("messageType").and_then(Value::as_bytes) {
@@ -286,7 +284,7 @@ fn batch_records(batch: &Value, at: usize, out: &mut Vec<Parsed>) -> Result<(), 
                 None => "none".to_owned(),
             };
             return Err(ParseError::new(format!(
-                "{SUBSCRIPTION}: expected `messageType` `DATA_MESSAGE` or `CONTROL_MESSAGE` \
+                "expected `messageType` `DATA_MESSAGE` or `CONTROL_MESSAGE` \
                  in {}, found {found}",
                 where_()
             )));
@@ -302,14 +300,14 @@ fn batch_records(batch: &Value, at: usize, out: &mut Vec<Parsed>) -> Result<(), 
         }
         Some(_) => {
             return Err(ParseError::new(format!(
-                "{SUBSCRIPTION}: expected `subscriptionFilters` to be an array of strings in {}",
+                "expected `subscriptionFilters` to be an array of strings in {}",
                 where_()
             )))
         }
     };
     let Some(Value::Array(events)) = batch.get("logEvents") else {
         return Err(ParseError::new(format!(
-            "{SUBSCRIPTION}: expected a `logEvents` array in {}",
+            "expected a `logEvents` array in {}",
             where_()
         )));
     };
@@ -318,13 +316,13 @@ fn batch_records(batch: &Value, at: usize, out: &mut Vec<Parsed>) -> Result<(), 
         let where_event = || format!("logEvents[{n}] of the JSON object at byte {at}");
         let Value::Object(event) = event else {
             return Err(ParseError::new(format!(
-                "{SUBSCRIPTION}: expected an object in {}",
+                "expected an object in {}",
                 where_event()
             )));
         };
         let Some(message) = opt_str(event, "message", &where_event)? else {
             return Err(ParseError::new(format!(
-                "{SUBSCRIPTION}: expected a `message` string in {}",
+                "expected a `message` string in {}",
                 where_event()
             )));
         };
@@ -340,7 +338,7 @@ fn batch_records(batch: &Value, at: usize, out: &mut Vec<Parsed>) -> Result<(), 
             }
             Some(other) => {
                 return Err(ParseError::new(format!(
-                    "{SUBSCRIPTION}: expected `id` to be a string in {}, found {}",
+                    "expected `id` to be a string in {}, found {}",
                     where_event(),
                     other.type_name()
                 )))
@@ -354,7 +352,7 @@ fn batch_records(batch: &Value, at: usize, out: &mut Vec<Parsed>) -> Result<(), 
                     .and_then(DateTime::<Utc>::from_timestamp_millis)
                     .ok_or_else(|| {
                         ParseError::new(format!(
-                            "{SUBSCRIPTION}: expected `timestamp` to be milliseconds since the \
+                            "expected `timestamp` to be milliseconds since the \
                              epoch in {}, found {}",
                             where_event(),
                             v.to_text()
@@ -367,7 +365,7 @@ fn batch_records(batch: &Value, at: usize, out: &mut Vec<Parsed>) -> Result<(), 
             Some(v @ Value::Object(_)) => Some(v.clone()),
             Some(other) => {
                 return Err(ParseError::new(format!(
-                    "{SUBSCRIPTION}: expected `extractedFields` to be an object in {}, found {}",
+                    "expected `extractedFields` to be an object in {}, found {}",
                     where_event(),
                     other.type_name()
                 )))
@@ -450,7 +448,7 @@ impl Parser for CloudwatchExportParser {
         _event: &Event,
         out: &mut Vec<Parsed>,
     ) -> Result<(), ParseError> {
-        let data = gunzip_layers(EXPORT, input, self.max_decompressed_bytes)?;
+        let data = gunzip_layers(input, self.max_decompressed_bytes)?;
         let first = out.len();
         // The record being built: timestamp, message start, message end.
         let mut current: Option<(DateTime<Utc>, usize, usize)> = None;
@@ -477,7 +475,7 @@ impl Parser for CloudwatchExportParser {
                     .err()
                     .map_or("a space after the timestamp", |e| e.expected);
                 return Err(ParseError::new(format!(
-                    "{EXPORT}: expected a line starting with an RFC 3339 timestamp and a space \
+                    "expected a line starting with an RFC 3339 timestamp and a space \
                      (`2015-09-06T01:00:00.000Z message`) at byte {pos}: {why}"
                 )));
             }
@@ -485,7 +483,7 @@ impl Parser for CloudwatchExportParser {
         flush(current.take(), out);
         if out.len() == first {
             return Err(ParseError::new(format!(
-                "{EXPORT}: expected a `TIMESTAMP MESSAGE` line, found an empty input"
+                "expected a `TIMESTAMP MESSAGE` line, found an empty input"
             )));
         }
         Ok(())
@@ -874,7 +872,7 @@ mod tests {
         let e = export(b"Permission Check Successful").unwrap_err();
         assert!(
             e.reason
-                .contains("cloudwatch_export: expected a line starting with an RFC 3339 timestamp"),
+                .contains("expected a line starting with an RFC 3339 timestamp"),
             "{e}"
         );
         assert!(e.reason.contains("at byte 0"), "{e}");

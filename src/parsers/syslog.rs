@@ -13,10 +13,14 @@
 //! expected, and at which byte (0-based) of the line.
 //!
 //! RFC 3164 timestamps have neither a year nor a time zone. The zone comes
-//! from the `timezone` option; the year is the one that puts the timestamp
-//! closest to "now" (a `Dec 31` line read on `Jan 1` is from last year, a
-//! `Jan 1` line read on `Dec 31` from a sender whose clock runs ahead is from
-//! next year). "Now" comes from a [`Clock`] that tests replace.
+//! from the `timezone` option; the year is the latest that does not put the
+//! line more than [`FUTURE_TOLERANCE_SECS`] (two days) ahead of "now". Logs
+//! are read after they are written, so a `Dec 31` line read on `Jan 1` is
+//! from last year, and a `Feb 5` line read in December is from February of
+//! this year, not two months ahead (as in rsyslog, Logstash and Vector). The
+//! tolerance is for senders whose clock or zone is off: a `Jan 1` line read a
+//! minute before midnight on `Dec 31` is from next year. "Now" comes from a
+//! [`Clock`] that tests replace.
 
 use std::fmt;
 use std::sync::Arc;
@@ -151,6 +155,12 @@ pub struct SyslogOptions {
     #[serde(default)]
     pub timezone: Timezone,
 }
+
+/// How far ahead of "now" an RFC 3164 timestamp may lie before it is taken
+/// to be from an earlier year: enough for a sender's clock or zone to be off
+/// by a day (zones span 26 hours), little enough that a year-old line is
+/// rarely mistaken for a future one.
+pub const FUTURE_TOLERANCE_SECS: i64 = 2 * 86_400;
 
 /// Where the parser reads "now" from, to give RFC 3164 timestamps a year.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -976,8 +986,8 @@ impl SyslogParser {
         Ok(Some((t, end)))
     }
 
-    /// Gives a BSD timestamp its year (explicit, or the one closest to now)
-    /// and converts the configured zone's wall-clock time to UTC.
+    /// Gives a BSD timestamp its year (explicit, or inferred as the module
+    /// docs say) and converts the configured zone's wall-clock time to UTC.
     fn resolve(&self, t: &BsdTime) -> Option<DateTime<Utc>> {
         let local_secs = |year: i32| -> Option<i64> {
             (t.day <= days_in_month(year, t.month))
@@ -991,10 +1001,12 @@ impl SyslogParser {
                 let now = (self.clock)();
                 let now_local = now.timestamp() + self.timezone.offset_at_utc(now);
                 let year = DateTime::from_timestamp(now_local, 0)?.year();
-                [year - 1, year, year + 1]
+                // Going back four years finds a `Feb 29` too (the latest
+                // one); only dates no year has (`Apr 31`) are refused.
+                [year + 1, year, year - 1, year - 2, year - 3]
                     .into_iter()
                     .filter_map(local_secs)
-                    .min_by_key(|s| (s - now_local).unsigned_abs())?
+                    .find(|s| *s <= now_local + FUTURE_TOLERANCE_SECS)?
             }
         };
         self.timezone.to_utc(secs, t.nanos)
@@ -1331,8 +1343,8 @@ mod tests {
             parse(b"<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8");
         assert_eq!(i(&p, "log.syslog.facility.code"), Some(4));
         assert_eq!(i(&p, "log.syslog.severity.code"), Some(2));
-        // "now" is 2024-06-15: October 2024 (4 months ahead) is closer than October 2023.
-        assert_eq!(ts(&p), "2024-10-11T22:14:15Z");
+        // "now" is 2024-06-15: October 2024 would be 4 months ahead.
+        assert_eq!(ts(&p), "2023-10-11T22:14:15Z");
         assert_eq!(s(&p, "log.syslog.hostname").unwrap(), "mymachine");
         assert_eq!(s(&p, "host.hostname").unwrap(), "mymachine");
         assert_eq!(s(&p, "log.syslog.appname").unwrap(), "su");
@@ -1413,11 +1425,11 @@ mod tests {
         // Zero-padded day, single-digit day.
         assert_eq!(
             ts(&parse(b"<13>Sep 01 10:00:00 h t: m")),
-            "2024-09-01T10:00:00Z"
+            "2023-09-01T10:00:00Z"
         );
         assert_eq!(
             ts(&parse(b"<13>Sep 1 10:00:00 h t: m")),
-            "2024-09-01T10:00:00Z"
+            "2023-09-01T10:00:00Z"
         );
         // Year after the date.
         let p = parse(b"<13>Oct 11 2019 22:14:15 h t: m");
@@ -1462,14 +1474,14 @@ mod tests {
         assert!(e.contains("`>` closing the PRI at byte 2"), "{e}");
         let e = err(&p, "<>x");
         assert!(e.contains("PRI value"), "{e}");
-        // Feb 29 with no leap year among 2025, 2026, 2027.
+        // A day no month of that name has.
         let p = parser_at(SyslogMode::Rfc3164, "2026-03-01T00:00:00Z");
-        let e = err(&p, "<13>Feb 29 10:00:00 h t: m");
+        let e = err(&p, "<13>Apr 31 10:00:00 h t: m");
         assert!(e.contains("does not exist"), "{e}");
     }
 
     #[test]
-    fn rfc3164_year_is_the_one_closest_to_now() {
+    fn rfc3164_year_is_the_latest_not_ahead_of_now() {
         let cases = [
             // (now, line's date, expected)
             (
@@ -1492,13 +1504,38 @@ mod tests {
                 "Dec 31 00:00:00",
                 "2024-12-31T00:00:00Z",
             ),
+            // Half a year either way: the past one.
             (
                 "2025-07-03T00:00:00Z",
                 "Jan  1 00:00:00",
-                "2026-01-01T00:00:00Z",
+                "2025-01-01T00:00:00Z",
+            ),
+            // Two months ahead or ten back: ten back, as other tools do.
+            (
+                "2026-12-04T22:00:00Z",
+                "Feb  5 17:32:18",
+                "2026-02-05T17:32:18Z",
+            ),
+            // Within the two days' tolerance (a sender ahead of us) ...
+            (
+                "2025-03-10T00:00:00Z",
+                "Mar 11 23:00:00",
+                "2025-03-11T23:00:00Z",
+            ),
+            // ... and beyond it: a year-old line.
+            (
+                "2025-03-10T00:00:00Z",
+                "Mar 12 01:00:00",
+                "2024-03-12T01:00:00Z",
             ),
             (
                 "2025-03-01T00:00:00Z",
+                "Feb 29 12:00:00",
+                "2024-02-29T12:00:00Z",
+            ),
+            // The latest Feb 29, two years back.
+            (
+                "2026-03-01T00:00:00Z",
                 "Feb 29 12:00:00",
                 "2024-02-29T12:00:00Z",
             ),
@@ -1674,7 +1711,8 @@ mod tests {
         #[test]
         fn rfc3164_render_then_parse(
             now_secs in 86_400i64 * 366..4_102_444_800,
-            delta_days in -170i64..170,
+            // From almost a year back to the two days' tolerance ahead.
+            delta_days in -360i64..2,
             tod in 0i64..86_400,
             pri in prop::option::of(0u8..=191),
             host in prop::option::of("[a-z][a-z0-9.-]{0,20}"),

@@ -135,7 +135,11 @@ impl Decoder {
                                 emit(Bytes::new(), Some(p), None);
                             }
                         }
-                        Err(e) => emit(user.data.clone(), None, Some(e.reason)),
+                        Err(e) => emit(
+                            user.data.clone(),
+                            None,
+                            Some(format!("cloudwatch_subscription: {}", e.reason)),
+                        ),
                     }
                 }
                 Format::Json => match gunzip(&user.data) {
@@ -284,6 +288,11 @@ mod tests {
         let bad = decode(Format::CloudwatchSubscription, b"nope");
         assert_eq!(bad.len(), 1);
         assert!(bad[0].has_tag(TAG_PARSE_FAILURE));
+        let reason = s(&bad[0], "error.message").unwrap_or_default();
+        assert!(
+            reason.starts_with("cloudwatch_subscription: expected `{` starting a JSON object"),
+            "{reason}"
+        );
     }
 
     #[test]

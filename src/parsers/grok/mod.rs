@@ -296,7 +296,7 @@ impl Parser for GrokParser {
             None => {
                 let n = self.matcher.patterns().len();
                 Err(ParseError::new(format!(
-                    "no grok pattern matched (tried {n} pattern{})",
+                    "no pattern matched (tried {n} pattern{})",
                     if n == 1 { "" } else { "s" }
                 )))
             }

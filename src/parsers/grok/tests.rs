@@ -835,11 +835,11 @@ fn parser_trait_reports_no_match() {
     let e = p
         .parse(&Bytes::from_static(b"nope"), &ev, &mut out)
         .unwrap_err();
-    assert_eq!(e.reason, "no grok pattern matched (tried 2 patterns)");
+    assert_eq!(e.reason, "no pattern matched (tried 2 patterns)");
     let e = parser(&["^%{INT}$"])
         .parse(&Bytes::from_static(b"x"), &ev, &mut out)
         .unwrap_err();
-    assert_eq!(e.reason, "no grok pattern matched (tried 1 pattern)");
+    assert_eq!(e.reason, "no pattern matched (tried 1 pattern)");
     assert!(out.is_empty());
     p.parse(&Bytes::from_static(b"12"), &ev, &mut out).unwrap();
     assert_eq!(out.len(), 1);
