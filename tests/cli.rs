@@ -38,6 +38,61 @@ fn every_shipped_pipeline_validates() {
     }
 }
 
+/// Every YAML example in the README is a pipeline `weir validate` accepts,
+/// once completed: a snippet of filter entries gets `filters:`, and a stdin
+/// input and a blackhole output where it shows neither. The example test file
+/// and error catalog (not pipelines) are left out.
+#[test]
+fn every_readme_example_validates() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The Elasticsearch example names a CA file; any certificate will do.
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.pem()).expect("ca.pem");
+    let mut checked = 0;
+    for (i, block) in readme.split("```yaml\n").skip(1).enumerate() {
+        let Some((yaml, _)) = block.split_once("```") else {
+            panic!("README yaml block {i} is not closed");
+        };
+        if yaml.starts_with("tests:") || yaml.starts_with("# my-codes.yaml") {
+            continue;
+        }
+        let mut pipeline = yaml.replace("/etc/weir/ca.pem", &ca.to_string_lossy());
+        if pipeline.starts_with("  - ") {
+            pipeline.insert_str(0, "filters:\n");
+        }
+        if !pipeline.contains("inputs:") {
+            pipeline.insert_str(0, "inputs:\n  in: { type: stdin }\n");
+        }
+        if !pipeline.contains("outputs:") {
+            pipeline.push_str("outputs:\n  out: { type: blackhole }\n");
+        }
+        let path = dir.path().join(format!("readme-{i}.yaml"));
+        std::fs::write(&path, &pipeline).expect("write example");
+        let out = weir()
+            .arg("validate")
+            .arg(&path)
+            .env("ES_API_KEY", "key")
+            .env("SCRAPE_PASSWORD", "secret")
+            .env("HOSTNAME", "host-1")
+            .output()
+            .expect("run weir");
+        assert!(
+            out.status.success(),
+            "README yaml example {i} does not validate:\n{pipeline}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 9, "only {checked} README examples found");
+}
+
 #[test]
 fn validate_reports_every_error_with_file_line_column() {
     let p = pipeline(

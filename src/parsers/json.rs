@@ -201,7 +201,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let reason = |text: &'static [u8]| parse_value(&Bytes::from_static(text)).unwrap_err().reason;
+        let reason =
+            |text: &'static [u8]| parse_value(&Bytes::from_static(text)).unwrap_err().reason;
         assert_eq!(
             reason(b"{\"a\":"),
             "invalid JSON: EOF while parsing a value at line 1 column 5"
