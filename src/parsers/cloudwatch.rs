@@ -161,9 +161,9 @@ impl CloudwatchSubscriptionParser {
             pos = end;
         }
         if batches == 0 {
-            return Err(ParseError::new(format!(
-                "expected a JSON object (a subscription batch), found an empty payload"
-            )));
+            return Err(ParseError::new(
+                "expected a JSON object (a subscription batch), found an empty payload",
+            ));
         }
         Ok(())
     }
@@ -482,9 +482,9 @@ impl Parser for CloudwatchExportParser {
         }
         flush(current.take(), out);
         if out.len() == first {
-            return Err(ParseError::new(format!(
-                "expected a `TIMESTAMP MESSAGE` line, found an empty input"
-            )));
+            return Err(ParseError::new(
+                "expected a `TIMESTAMP MESSAGE` line, found an empty input",
+            ));
         }
         Ok(())
     }
