@@ -92,6 +92,21 @@ pub fn parse_value(input: &Bytes) -> Result<Value, ParseError> {
 /// say what was expected where ("EOF while parsing an object at line 1
 /// column 5"), so the (rare) failing document is read again by it.
 fn describe_error(input: &[u8], simd: &simd_json::Error) -> String {
+    // Plain text is the usual case: say so rather than "expected ident"
+    // (serde_json's words for a word that is not `true`, `false` or `null`).
+    if let Some(at) = input.iter().position(|b| !b.is_ascii_whitespace()) {
+        if !matches!(input[at], b'{' | b'[' | b'"' | b'-' | b'0'..=b'9')
+            && ![&b"true"[..], b"false", b"null"]
+                .iter()
+                .any(|w| input[at..].starts_with(w))
+        {
+            let found = String::from_utf8_lossy(&input[at..input.len().min(at + 16)]);
+            return format!(
+                "invalid JSON: expected a document (`{{`, `[`, a string, a number, `true`, \
+                 `false` or `null`) at byte {at}, found `{found}`"
+            );
+        }
+    }
     match serde_json::from_slice::<serde::de::IgnoredAny>(input) {
         Err(e) => format!("invalid JSON: {e}"),
         // Valid to serde_json but not to simd-json (nesting deeper than it
@@ -208,8 +223,18 @@ mod tests {
             "invalid JSON: EOF while parsing a value at line 1 column 5"
         );
         assert_eq!(
-            reason(b"not json"),
-            "invalid JSON: expected ident at line 1 column 2"
+            reason(b"  not json"),
+            "invalid JSON: expected a document (`{`, `[`, a string, a number, `true`, \
+             `false` or `null`) at byte 2, found `not json`"
+        );
+        assert_eq!(
+            reason(b"nul"),
+            "invalid JSON: expected a document (`{`, `[`, a string, a number, `true`, \
+             `false` or `null`) at byte 0, found `nul`"
+        );
+        assert_eq!(
+            reason(b"[1, nul]"),
+            "invalid JSON: expected ident at line 1 column 8"
         );
         assert_eq!(
             reason(b"{\"a\":1}x"),
