@@ -15,6 +15,11 @@
 #[path = "support/workload.rs"]
 mod workload;
 
+// The `weir` binary's allocator (src/main.rs), so that building event values
+// costs here what it costs in weir.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
