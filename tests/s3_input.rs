@@ -588,7 +588,7 @@ fn a_message_stays_hidden_while_its_object_is_slowly_delivered() {
     let es = Osmem::start();
     // Every _bulk answered 1 s late: the object takes ~8 s to deliver,
     // well over twice the 3 s visibility timeout. (The lease is renewed every
-    // half timeout; 2 s left only 1 s for a renewal call to a loaded moto.)
+    // third of the timeout, so a loaded moto has 2 s to answer a renewal.)
     let slow = slow_bulks(&es, Duration::from_millis(1000));
     let url = notifying_bucket(
         &moto,

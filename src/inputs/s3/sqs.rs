@@ -3,7 +3,7 @@
 //!
 //! The queue is the state: a message is deleted only once every event of
 //! every object it names is acknowledged by every output. Until then its
-//! visibility is renewed every half `visibility_timeout`, so no other
+//! visibility is renewed every third of `visibility_timeout`, so no other
 //! consumer takes it; if weir dies, the message reappears when the
 //! visibility lapses and an instance (this one restarted, or another sharing
 //! the queue) reads the objects again. Any number of instances can share
@@ -268,8 +268,10 @@ impl Handler {
     }
 }
 
-/// Renews a message's lease every half visibility timeout while its objects
-/// are read (aborted when they are done).
+/// Renews a message's lease every third of the visibility timeout while its
+/// objects are read (aborted when they are done). A third, not a half, so a
+/// slow endpoint has most of the timeout to answer; a failed renewal is
+/// tried again soon rather than a period later, when the lease may be gone.
 async fn extend_visibility(
     sqs: aws_sdk_sqs::Client,
     url: String,
@@ -277,9 +279,12 @@ async fn extend_visibility(
     visibility: Duration,
 ) {
     let secs = i32::try_from(visibility.as_secs()).unwrap_or(43_200);
+    let period = visibility / 3;
+    let retry = (visibility / 10).max(Duration::from_millis(200));
+    let mut wait = period;
     loop {
-        tokio::time::sleep(visibility / 2).await;
-        if let Err(e) = sqs
+        tokio::time::sleep(wait).await;
+        wait = match sqs
             .change_message_visibility()
             .queue_url(&url)
             .receipt_handle(&receipt)
@@ -287,7 +292,12 @@ async fn extend_visibility(
             .send()
             .await
         {
-            warn!(queue = %url, error = describe(&e), "ChangeMessageVisibility failed");
-        }
+            Ok(_) => period,
+            Err(e) => {
+                warn!(queue = %url, error = describe(&e), retry_in = ?retry,
+                    "ChangeMessageVisibility failed; trying again");
+                retry
+            }
+        };
     }
 }
