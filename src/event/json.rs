@@ -194,7 +194,6 @@ pub fn write_str(s: &[u8], out: &mut BytesMut) {
 /// short strings (most keys) would go byte by byte.
 #[inline]
 fn is_plain(s: &[u8]) -> bool {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let dirty = |word: u64| needs_escape(word) || word & HIGH != 0;
     let mut words = s.chunks_exact(8);
     for chunk in &mut words {
@@ -245,12 +244,14 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
+/// Every byte of a word 0x01, and every byte's high bit.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
 /// Whether any of the 8 bytes in `word` needs escaping: below 0x20, `"` or
 /// `\\` (SWAR: "has a byte less than n" and "has a zero byte" tricks).
 #[inline]
 fn needs_escape(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
     (below_space | has_zero(word ^ (ONES * b'"' as u64)) | has_zero(word ^ (ONES * b'\\' as u64)))
